@@ -1,0 +1,28 @@
+"""vidcolor: colour black-and-white film, keeping its luminance, timing and sound.
+
+Library entry points (the CLI only calls these)::
+
+    from vidcolor import colorize_video, colorize_image, ColorizeOptions
+    colorize_video("film.mp4", "color.mp4", ColorizeOptions(pipeline="quality"))
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from vidcolor.pipeline import (  # noqa: E402
+    ColorizeOptions,
+    VideoResult,
+    colorize_image,
+    colorize_paths,
+    colorize_video,
+)
+
+__all__ = [
+    "ColorizeOptions",
+    "VideoResult",
+    "__version__",
+    "colorize_image",
+    "colorize_paths",
+    "colorize_video",
+]

@@ -1,0 +1,266 @@
+"""Command line: parses arguments, builds one frozen options object, calls the library."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import fields
+from fractions import Fraction
+from pathlib import Path
+
+from vidcolor import __version__
+from vidcolor.colorize import DEVICES
+from vidcolor.errors import UsageError
+from vidcolor.models import ARCHITECTURES, DEFAULT_MODEL, available_models
+from vidcolor.pipeline import ColorizeOptions
+from vidcolor.presets import DEFAULT_PIPELINE, PipelineSettings, available_pipelines
+from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES
+from vidcolor.train.trainer import TrainOptions
+
+COMMANDS = ("preview", "bench", "train", "eval-images", "eval-video", "batch")
+_PRESET = {f.name: f for f in fields(PipelineSettings)}
+_TRAIN = {f.name: f.default for f in fields(TrainOptions)}
+
+
+def parse_time(text: str) -> Fraction:
+    """'90', '1.5', '01:30', '1:02:03.5' -> seconds as a Fraction."""
+    try:
+        parts = [Fraction(p) for p in text.strip().split(":")]
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or [H:]MM:SS)") from None
+    if len(parts) > 3 or any(p < 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or [H:]MM:SS)")
+    seconds = Fraction(0)
+    for p in parts:
+        seconds = seconds * 60 + p
+    return seconds
+
+
+def _preset_help(name: str) -> str:
+    f = _PRESET[name]
+    return f"{f.metadata.get('help', name)} (default: from the preset; built-in {f.default})"
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """--model and --device, shared by every command that colours."""
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"shipped model name ({', '.join(available_models()) or 'none yet'}) or a "
+        f".safetensors checkpoint / training run folder (default: {DEFAULT_MODEL})",
+    )
+    p.add_argument("--device", default="auto", choices=DEVICES, help="default: auto (CUDA if present)")
+
+
+def add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    """Preset choice and the per-setting overrides."""
+    p.add_argument(
+        "--pipeline",
+        default=DEFAULT_PIPELINE,
+        help=f"preset name ({', '.join(available_pipelines())}) or a .toml file "
+        f"(default: {DEFAULT_PIPELINE})",
+    )
+    p.add_argument("--flow", choices=FLOW_CHOICES, help=_preset_help("flow"))
+    p.add_argument("--temporal-mode", choices=MODE_CHOICES, help=_preset_help("temporal_mode"))
+    p.add_argument("--flow-weights", type=Path, help="RAFT weights file, if not in torch's cache")
+    p.add_argument("--batch-size", type=int, help=_preset_help("batch_size"))
+    p.add_argument("--working-size", type=int, dest="working_short_side",
+                   help=_preset_help("working_short_side"))
+    p.add_argument("--saturation", type=float, help=_preset_help("saturation"))
+
+
+def colorize_options(a: argparse.Namespace) -> ColorizeOptions:
+    """Namespace -> ColorizeOptions (the only place the two meet)."""
+    return ColorizeOptions(
+        model=a.model,
+        pipeline=a.pipeline,
+        device=a.device,
+        flow=a.flow,
+        flow_weights=a.flow_weights,
+        temporal_mode=a.temporal_mode,
+        batch_size=a.batch_size,
+        working_short_side=a.working_short_side,
+        codec=getattr(a, "codec", None),
+        crf=getattr(a, "crf", None),
+        saturation=a.saturation,
+        start=getattr(a, "start", None),
+        duration=getattr(a, "duration", None),
+        overwrite=getattr(a, "overwrite", False),
+        quiet=a.quiet,
+    )
+
+
+def common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or info logs")
+    p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+
+
+def colorize_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vidcolor",
+        description="Colour black-and-white films and photos. Other commands: "
+        + ", ".join(COMMANDS) + " (vidcolor COMMAND --help).",
+    )
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="films or images")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="output file, or a folder (ending in /) for several inputs")
+    add_model_args(p)
+    add_pipeline_args(p)
+    p.add_argument("--codec", help=_preset_help("codec") + "; e.g. ffv1, prores_ks, libx265")
+    p.add_argument("--crf", type=int, help=_preset_help("crf"))
+    p.add_argument("--start", type=parse_time, help="start time (seconds or [H:]MM:SS)")
+    p.add_argument("--duration", type=parse_time, help="length to colour (seconds or [H:]MM:SS)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--version", action="version", version=f"vidcolor {__version__}")
+    common(p)
+    return p
+
+
+def command_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vidcolor")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pv = sub.add_parser("preview", help="contact sheet of a few coloured frames")
+    pv.add_argument("input", type=Path)
+    pv.add_argument("-o", "--output", type=Path, required=True, help="PNG contact sheet")
+    g = pv.add_mutually_exclusive_group()
+    g.add_argument("--at", help="comma-separated times (seconds or [H:]MM:SS)")
+    g.add_argument("--count", type=int, help="number of evenly spaced frames (default: 6)")
+    pv.add_argument("--overwrite", action="store_true")
+    add_model_args(pv)
+    add_pipeline_args(pv)
+    common(pv)
+
+    bn = sub.add_parser("bench", help="time each stage of the pipeline on a film")
+    bn.add_argument("input", type=Path)
+    bn.add_argument("--json", type=Path, help="also write the figures as JSON")
+    bn.add_argument("--duration", type=parse_time, help="bench only this much of the film")
+    add_model_args(bn)
+    add_pipeline_args(bn)
+    common(bn)
+
+    tr = sub.add_parser("train", help="train an image colorization model")
+    tr.add_argument("--data", type=Path, required=True, help="folder of colour images (recursive)")
+    tr.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics)")
+    tr.add_argument("--model", default=_TRAIN["model"], choices=list(ARCHITECTURES),
+                    help=f"architecture (default: {_TRAIN['model']})")
+    for name, typ in (("steps", int), ("batch_size", int), ("image_size", int), ("lr", float),
+                      ("val_every", int), ("ckpt_every", int), ("workers", int), ("seed", int)):
+        tr.add_argument("--" + name.replace("_", "-"), type=typ, default=_TRAIN[name],
+                        help=f"default: {_TRAIN[name]}")
+    tr.add_argument("--device", default=_TRAIN["device"], choices=DEVICES)
+    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    tr.add_argument("--init", type=Path, help="start from this checkpoint's weights")
+    tr.add_argument("--unfreeze-at", type=int, help="step at which the ImageNet encoder trains too")
+    tr.add_argument("--no-degrade", action="store_true", help="no archive-degradation augmentation")
+    tr.add_argument("--tiny", action="store_true", help="tiny network (for smoke tests)")
+    common(tr)
+
+    ei = sub.add_parser("eval-images", help="colour grey versions of colour photos and score them")
+    ei.add_argument("data", type=Path)
+    ei.add_argument("--size", type=int, default=256, help="short side for evaluation (default: 256)")
+    ei.add_argument("--json", type=Path)
+    ei.add_argument("--limit", type=int, help="evaluate at most this many images")
+    ei.add_argument("--degrade", action="store_true", help="degrade the grey inputs like old film")
+    add_model_args(ei)
+    common(ei)
+
+    ev = sub.add_parser("eval-video", help="score flicker and accuracy on a colour clip")
+    ev.add_argument("clip", type=Path, help="colour video, or a folder of numbered frames")
+    ev.add_argument("--modes", default="forward",
+                    help="comma-separated temporal modes to compare (default: forward)")
+    ev.add_argument("--json", type=Path)
+    ev.add_argument("--plot", type=Path, help="PNG of per-frame flicker over time")
+    ev.add_argument("--max-frames", type=int)
+    add_model_args(ev)
+    add_pipeline_args(ev)
+    common(ev)
+
+    bt = sub.add_parser("batch", help="colour a whole archive, resumably")
+    bt.add_argument("src", type=Path, help="folder (recursive) or a text manifest of paths")
+    bt.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    bt.add_argument("--engine", default="local", choices=("local", "ray"))
+    bt.add_argument("--workers", type=int, default=1)
+    bt.add_argument("--ray-address")
+    bt.add_argument("--pattern", help="only files matching this glob")
+    bt.add_argument("--retry", type=int, default=1)
+    bt.add_argument("--report", type=Path, help="JSON report")
+    add_model_args(bt)
+    add_pipeline_args(bt)
+    common(bt)
+    return p
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse either the default colour command or a named one."""
+    if argv and argv[0] in COMMANDS:
+        return command_parser().parse_args(argv)
+    args = colorize_parser().parse_args(argv)
+    args.command = "colorize"
+    return args
+
+
+def setup_logging(quiet: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="vidcolor: %(message)s")
+    logging.getLogger("vidcolor").setLevel(level)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Dispatch a parsed command to the library; returns the exit code."""
+    cmd = args.command
+    if cmd == "colorize":
+        from vidcolor.pipeline import colorize_paths
+
+        colorize_paths(args.inputs, args.output, colorize_options(args))
+        return 0
+    if cmd == "preview":
+        from vidcolor.preview import PreviewOptions, make_preview
+
+        at = [parse_time(t) for t in args.at.split(",")] if args.at else None
+        make_preview(args.input, args.output, PreviewOptions(
+            colorize=colorize_options(args), at=tuple(at) if at else None,
+            count=args.count, overwrite=args.overwrite))
+        return 0
+    if cmd == "bench":
+        from vidcolor.bench import BenchOptions, run_bench
+
+        run_bench(args.input, BenchOptions(colorize=colorize_options(args), json=args.json,
+                                          duration=args.duration))
+        return 0
+    if cmd == "train":
+        from vidcolor.train.trainer import train
+
+        if args.steps < 1 or args.batch_size < 1:
+            raise UsageError(f"--steps and --batch-size must be >= 1, got {args.steps}, {args.batch_size}")
+        path = train(TrainOptions(
+            data=args.data, out=args.out, model=args.model, steps=args.steps,
+            batch_size=args.batch_size, image_size=args.image_size, lr=args.lr,
+            val_every=args.val_every, ckpt_every=args.ckpt_every, workers=args.workers,
+            seed=args.seed, device=args.device, resume=args.resume, init=args.init,
+            unfreeze_at=args.unfreeze_at, degrade=not args.no_degrade, tiny=args.tiny,
+        ))
+        print(f"final model: {path}")
+        return 0
+    if cmd == "eval-images":
+        from vidcolor.train.evaluate import EvalImagesOptions, eval_images
+
+        eval_images(args.data, EvalImagesOptions(
+            model=args.model, device=args.device, size=args.size, json=args.json,
+            limit=args.limit, degrade=args.degrade))
+        return 0
+    if cmd == "eval-video":
+        from vidcolor.evalvideo import EvalVideoOptions, eval_video
+
+        eval_video(args.clip, EvalVideoOptions(
+            colorize=colorize_options(args), modes=tuple(args.modes.split(",")),
+            json=args.json, plot=args.plot, max_frames=args.max_frames))
+        return 0
+    if cmd == "batch":
+        from vidcolor.batch import BatchOptions, run_batch
+
+        return run_batch(args.src, args.output, BatchOptions(
+            colorize=colorize_options(args), engine=args.engine, workers=args.workers,
+            ray_address=args.ray_address, pattern=args.pattern, retry=args.retry,
+            report=args.report))
+    raise UsageError(f"unknown command {cmd!r}")

@@ -1,0 +1,145 @@
+"""The colourize stage: a loaded model at a working resolution, and the frame arithmetic around
+it (native luma -> L for the model; predicted ab -> chroma planes at the output's resolution)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vidcolor import lab
+from vidcolor.errors import DeviceError, UsageError
+from vidcolor.models import DEFAULT_MODEL, load_model
+from vidcolor.upsample import guided_upsample
+
+log = logging.getLogger("vidcolor")
+
+MODEL_MULTIPLE = 32
+"""Working sizes are rounded to this multiple (the encoder's stride), so no padding is needed."""
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' -> CUDA if present, else CPU; 'cuda' without a GPU is a clear DeviceError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise DeviceError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+        return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {name!r}")
+
+
+def working_size(h: int, w: int, short_side: int, multiple: int = MODEL_MULTIPLE) -> tuple[int, int]:
+    """(h, w) scaled so the short side is ``short_side`` (never upscaled past the frame),
+    each rounded to ``multiple`` (the aspect ratio moves by at most half a multiple)."""
+    s = min(1.0, short_side / min(h, w)) if min(h, w) >= multiple else multiple / min(h, w)
+    return (
+        max(multiple, round(h * s / multiple) * multiple),
+        max(multiple, round(w * s / multiple) * multiple),
+    )
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Anti-aliased bilinear resize of (B, C, H, W) (area-correct when shrinking)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+
+
+@dataclass
+class Colorizer:
+    """A model on a device, run in batches at a working resolution (fp16/bf16 on CUDA)."""
+
+    model: torch.nn.Module
+    config: dict[str, Any]
+    device: torch.device
+    working_short_side: int
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path = DEFAULT_MODEL,
+        *,
+        device: str = "auto",
+        working_short_side: int = 224,
+        overrides: dict[str, Any] | None = None,
+    ) -> Colorizer:
+        """Load a shipped model by name or a checkpoint by path onto the device."""
+        dev = pick_device(device)
+        net, cfg = load_model(model, device=dev, overrides=overrides)
+        if dev.type == "cuda":
+            net = net.to(memory_format=torch.channels_last)
+        return cls(net, cfg, dev, working_short_side)
+
+    @property
+    def name(self) -> str:
+        """Architecture and training step, for logs."""
+        return f"{self.config.get('arch')}@{self.config.get('step', '?')}"
+
+    def size_for(self, h: int, w: int) -> tuple[int, int]:
+        """Working (h, w) for a frame of (h, w)."""
+        return working_size(h, w, self.working_short_side)
+
+    @torch.inference_mode()
+    def predict(self, L: torch.Tensor) -> torch.Tensor:
+        """L (B, 1, h, w) in 0..100, h and w multiples of 32 -> ab (B, 2, h, w) float32."""
+        L = L.to(self.device, non_blocking=True)
+        if self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            with torch.autocast("cuda", dtype=dtype):
+                ab = self.model(L.contiguous(memory_format=torch.channels_last))["ab"]
+        else:
+            ab = self.model(L)["ab"]
+        return ab.float()
+
+
+def unit_to_tensor(y_unit: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(H, W) float Y' in [0, 1] -> (1, 1, H, W) tensor."""
+    t = torch.as_tensor(y_unit, dtype=torch.float32)
+    return t[None, None]
+
+
+def rotate(x: torch.Tensor, rotation: int, *, undo: bool = False) -> torch.Tensor:
+    """Turn coded frames upright for the model (``rotation`` is counter-clockwise degrees)."""
+    k = (rotation // 90) % 4
+    if k == 0:
+        return x
+    return torch.rot90(x, -k if undo else k, dims=(-2, -1))
+
+
+def chroma_from_lab(
+    L_hi: torch.Tensor,
+    ab_lo: torch.Tensor,
+    L_lo: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    matrix: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Working-res ab -> Cb, Cr in [-0.5, 0.5] at ``size`` (the output's chroma resolution),
+    upsampled guided by lightness at that size so colour stops at the original edges."""
+    L_c = resize(L_hi, size)
+    ab = guided_upsample(ab_lo, L_lo, L_c)
+    rgb = lab.lab_to_rgb(torch.cat([L_c, ab], 1))
+    ycc = lab.rgb_to_ycbcr(rgb, matrix)
+    return ycc[:, 1], ycc[:, 2]
+
+
+def colorize_rgb_array(colorizer: Colorizer, rgb: np.ndarray, *, saturation: float = 1.0) -> np.ndarray:
+    """uint8 RGB (H, W, 3) -> uint8 RGB of the same size whose Lab L is the input's."""
+    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
+    L = lab.rgb_to_l(t)
+    size = colorizer.size_for(*L.shape[-2:])
+    L_lo = resize(L, size)
+    ab_lo = colorizer.predict(L_lo).cpu() * saturation
+    ab = guided_upsample(ab_lo, L_lo, L)
+    out = lab.lab_to_rgb(torch.cat([L, ab], 1))
+    return (out[0].permute(1, 2, 0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()

@@ -1,0 +1,55 @@
+"""Known errors and their exit codes; ``__main__`` prints them as one line, never a traceback."""
+
+from __future__ import annotations
+
+
+class VidcolorError(Exception):
+    """Base of every error a user can cause; ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class UsageError(VidcolorError):
+    """Bad option values or combinations (same code as argparse's own usage errors)."""
+
+    exit_code = 2
+
+
+class InputError(VidcolorError):
+    """The input is missing, not media, has no video stream or no decodable frame."""
+
+    exit_code = 3
+
+
+class OutputError(VidcolorError):
+    """The output path is refused (exists, is the input, unwritable, disk full)."""
+
+    exit_code = 4
+
+
+class ModelError(VidcolorError):
+    """A model name, checkpoint file or its config is missing, damaged or mismatched."""
+
+    exit_code = 5
+
+
+class FlowError(VidcolorError):
+    """The temporal stage cannot run as asked (e.g. RAFT weights unavailable offline)."""
+
+    exit_code = 6
+
+
+class DeviceError(VidcolorError):
+    """The requested device is unavailable, or it ran out of memory."""
+
+    exit_code = 7
+
+
+class DataError(VidcolorError):
+    """Training or evaluation data is unusable (empty folder, no images)."""
+
+    exit_code = 8
+
+
+EXIT_INTERRUPTED = 130
+"""Exit code after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it."""

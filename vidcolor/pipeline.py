@@ -1,0 +1,423 @@
+"""The streaming film pipeline: decode -> colourize -> temporal stage -> encode.
+
+Decoding and encoding run in their own threads, handing frames over bounded queues around the
+batched model step in the calling thread, so memory stays flat whatever the film's length.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import resource
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from vidcolor import lab
+from vidcolor.colorize import Colorizer, chroma_from_lab, colorize_rgb_array, resize, rotate
+from vidcolor.errors import InputError, OutputError, UsageError
+from vidcolor.media.atomic import check_output_path
+from vidcolor.media.decode import DecodedFrame, VideoInfo, iter_frames, luma_to_unit, probe_video
+from vidcolor.media.encode import VideoWriter, encode_chroma
+from vidcolor.media.image import is_image_path, load_image, write_image
+from vidcolor.models import DEFAULT_MODEL
+from vidcolor.presets import DEFAULT_PIPELINE, PipelineSettings, load_pipeline
+from vidcolor.temporal import TemporalItem, make_temporal_stage
+
+log = logging.getLogger("vidcolor")
+
+QUEUE_FRAMES = 8
+"""Frames held in each hand-over queue (decode -> model, model -> encode)."""
+
+
+@dataclass(frozen=True)
+class ColorizeOptions:
+    """Options of ``vidcolor INPUT -o OUTPUT``; None means 'as the pipeline preset says'."""
+
+    model: str = DEFAULT_MODEL
+    pipeline: str = DEFAULT_PIPELINE
+    device: str = "auto"
+    flow: str | None = None
+    flow_weights: Path | None = None
+    temporal_mode: str | None = None
+    batch_size: int | None = None
+    working_short_side: int | None = None
+    codec: str | None = None
+    crf: int | None = None
+    saturation: float | None = None
+    start: Fraction | None = None
+    duration: Fraction | None = None
+    overwrite: bool = False
+    quiet: bool = False
+
+    def settings(self) -> PipelineSettings:
+        """The preset with this command's overrides applied."""
+        return load_pipeline(
+            self.pipeline,
+            flow=self.flow,
+            temporal_mode=self.temporal_mode,
+            batch_size=self.batch_size,
+            working_short_side=self.working_short_side,
+            codec=self.codec,
+            crf=self.crf,
+            saturation=self.saturation,
+        )
+
+
+@dataclass
+class StageTimes:
+    """Seconds spent in each stage (decode and encode overlap the model in their threads)."""
+
+    decode: float = 0.0
+    colorize: float = 0.0
+    temporal: float = 0.0
+    upsample: float = 0.0
+    encode: float = 0.0
+
+
+@dataclass
+class VideoResult:
+    """What one film run did."""
+
+    input: Path
+    output: Path
+    frames: int
+    seconds: float
+    temporal: str
+    cuts: list[tuple[int, Fraction]] = field(default_factory=list)
+    damaged: int = 0
+    times: StageTimes = field(default_factory=StageTimes)
+    rss_mb: list[tuple[int, float]] = field(default_factory=list)
+    """(frames done, resident memory MB) samples, to show memory stays flat."""
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process in MB."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * resource.getpagesize() / 1e6
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+_END = object()
+
+
+class _Worker(threading.Thread):
+    """A thread that stores its exception for the main thread to re-raise."""
+
+    def __init__(self, target: Callable[[], None], name: str) -> None:
+        super().__init__(name=name, daemon=True)
+        self._fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._fn()
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+            self.error = exc
+
+
+def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
+    """Bounded put that gives up when the pipeline is stopping."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _get(q: queue.Queue, stop: threading.Event, workers: Sequence[_Worker]) -> Any:
+    """Get that notices a dead producer instead of waiting forever."""
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set() or any(w.error is not None for w in workers):
+                return _END
+
+
+def frame_unit(frame: DecodedFrame) -> torch.Tensor:
+    """Native luma of a decoded frame -> (1, 1, H, W) Y' in [0, 1]."""
+    y = luma_to_unit(frame.y, frame.bit_depth, frame.full_range)
+    return torch.from_numpy(y)[None, None]
+
+
+def _settings_log(info: VideoInfo, colorizer: Colorizer, settings: PipelineSettings, size) -> None:
+    log.info("%s", info.describe())
+    log.info(
+        "model %s on %s, working size %dx%d, preset %s",
+        colorizer.name, colorizer.device, size[1], size[0], settings.name,
+    )
+    if not info.is_grey_source:
+        log.info("%s is already in colour: colouring it again from its luminance", info.path.name)
+
+
+def colorize_video(
+    src: Path | str,
+    dest: Path | str,
+    options: ColorizeOptions = ColorizeOptions(),  # noqa: B008 - frozen dataclass
+    *,
+    colorizer: Colorizer | None = None,
+) -> VideoResult:
+    """Colour a film; the output keeps the input's luma, frames, timestamps, audio, subtitles."""
+    src, dest = Path(src), Path(dest)
+    settings = options.settings()
+    info = probe_video(src)
+    check_output_path(dest, inputs=[src], overwrite=options.overwrite)
+    if colorizer is None:
+        colorizer = Colorizer.load(
+            options.model, device=options.device, working_short_side=settings.working_short_side
+        )
+    else:
+        colorizer.working_short_side = settings.working_short_side
+    size = colorizer.size_for(info.height, info.width)
+    if info.rotation % 180:  # the model sees the frame upright, so size its upright shape
+        size = colorizer.size_for(info.width, info.height)[::-1]
+    _settings_log(info, colorizer, settings, size)
+    stage = make_temporal_stage(
+        settings.temporal_options(device=str(colorizer.device), flow_weights=options.flow_weights)
+    )
+    log.info("temporal stage: %s", stage.name)
+    total = _expected_frames(info, options.start, options.duration)
+    times = StageTimes()
+    stop = threading.Event()
+    q_in: queue.Queue = queue.Queue(QUEUE_FRAMES)
+    q_out: queue.Queue = queue.Queue(QUEUE_FRAMES)
+    reader = iter_frames(info, start=options.start, duration=options.duration)
+    samples: list[tuple[int, float]] = []
+    written = [0]
+    bar = tqdm(total=total, unit="frame", disable=options.quiet, dynamic_ncols=True, desc=src.name)
+
+    def decode() -> None:
+        it = iter(reader)
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            frame = next(it, None)
+            times.decode += time.perf_counter() - t0
+            if frame is None:
+                break
+            if not _put(q_in, frame, stop):
+                return
+        _put(q_in, _END, stop)
+
+    with VideoWriter(
+        dest,
+        source=info,
+        codec=settings.codec,
+        crf=settings.crf,
+        preset=settings.x264_preset if settings.codec in ("libx264", "libx265") else None,
+        overwrite=options.overwrite,
+        start=options.start,
+        duration=options.duration,
+    ) as writer:
+        chroma_shape = writer.chroma_shape
+        depth = writer.source.bit_depth
+
+        def encode() -> None:
+            while True:
+                item = _get(q_out, stop, [decoder])
+                if item is _END:
+                    return
+                t0 = time.perf_counter()
+                frame: DecodedFrame = item.payload
+                L_c = lab.grey_to_l(resize(frame_unit(frame), chroma_shape))
+                cb, cr = chroma_from_lab(
+                    L_c, item.ab[None].cpu(), item.L[None].cpu(), chroma_shape,
+                    matrix=info.color_matrix,
+                )
+                u = encode_chroma(cb[0].numpy(), subsampling=(1, 1), bit_depth=depth,
+                                  full_range=info.full_range)
+                v = encode_chroma(cr[0].numpy(), subsampling=(1, 1), bit_depth=depth,
+                                  full_range=info.full_range)
+                t1 = time.perf_counter()
+                writer.write_frame(frame, u, v)
+                times.upsample += t1 - t0
+                times.encode += time.perf_counter() - t1
+                written[0] += 1
+                bar.update(1)
+                if written[0] % 250 == 1:
+                    samples.append((written[0], rss_mb()))
+
+        decoder = _Worker(decode, "vidcolor-decode")
+        encoder = _Worker(encode, "vidcolor-encode")
+        t_start = time.perf_counter()
+        decoder.start()
+        encoder.start()
+        try:
+            for batch in _batches(q_in, stop, decoder, settings.batch_size):
+                for item in _colorize_batch(batch, colorizer, stage, info, size, settings, times):
+                    if not _put(q_out, item, stop):
+                        break
+                _raise_worker_errors(decoder, encoder)
+            t0 = time.perf_counter()
+            for item in stage.flush():
+                _put(q_out, item, stop)
+            times.temporal += time.perf_counter() - t0
+            _put(q_out, _END, stop)
+            encoder.join()
+            _raise_worker_errors(decoder, encoder)
+        finally:
+            stop.set()
+            decoder.join()
+            encoder.join()
+            reader.close()
+            if written[0] and bar.total != written[0]:
+                bar.total = written[0]
+                bar.refresh()
+            bar.close()
+        if written[0] == 0:
+            raise InputError(f"{src}: no decodable video frame in the selected range")
+    seconds = time.perf_counter() - t_start
+    samples.append((written[0], rss_mb()))
+    if reader.damaged:
+        log.warning(
+            "%s: %d damaged packets skipped; %d frames coloured", src, reader.damaged, written[0]
+        )
+    for idx, t in stage.cuts:
+        log.info("shot cut at frame %d (%.3f s)", idx, float(t))
+    return VideoResult(
+        src, dest, written[0], seconds, stage.name, list(stage.cuts), reader.damaged, times, samples
+    )
+
+
+def _raise_worker_errors(*workers: _Worker) -> None:
+    for w in workers:
+        if w.error is not None:
+            raise w.error
+
+
+def _expected_frames(info: VideoInfo, start: Fraction | None, duration: Fraction | None) -> int | None:
+    """Frame total for the progress bar (an estimate from the container)."""
+    if info.frame_count is None:
+        return None
+    if (start or duration) and info.fps and info.duration:
+        end = min(info.duration, (start or 0) + duration) if duration else info.duration
+        return max(0, round((end - (start or 0)) * info.fps))
+    return info.frame_count
+
+
+def _batches(
+    q_in: queue.Queue, stop: threading.Event, decoder: _Worker, batch_size: int
+) -> Iterator[list[DecodedFrame]]:
+    """Group decoded frames into model batches (the last one may be short)."""
+    batch: list[DecodedFrame] = []
+    while True:
+        item = _get(q_in, stop, [decoder])
+        if item is _END:
+            break
+        batch.append(item)
+        if len(batch) == batch_size:
+            yield batch
+            batch = []
+    _raise_worker_errors(decoder)
+    if batch:
+        yield batch
+
+
+def _colorize_batch(
+    batch: list[DecodedFrame],
+    colorizer: Colorizer,
+    stage,
+    info: VideoInfo,
+    size: tuple[int, int],
+    settings: PipelineSettings,
+    times: StageTimes,
+) -> Iterator[TemporalItem]:
+    """Model step on a batch, then each frame through the temporal stage."""
+    t0 = time.perf_counter()
+    coded = (size[1], size[0]) if info.rotation % 180 else size
+    L = torch.cat([lab.grey_to_l(resize(frame_unit(f), coded)) for f in batch])
+    ab = rotate(colorizer.predict(rotate(L, info.rotation)), info.rotation, undo=True)
+    if settings.saturation != 1.0:
+        ab = ab * settings.saturation
+    L = L.to(ab.device)
+    times.colorize += time.perf_counter() - t0
+    for i, frame in enumerate(batch):
+        t1 = time.perf_counter()
+        ready = stage.push(TemporalItem(frame.index, frame.time, L[i], ab[i], payload=frame))
+        times.temporal += time.perf_counter() - t1
+        yield from ready
+
+
+def colorize_image(
+    src: Path | str,
+    dest: Path | str,
+    options: ColorizeOptions = ColorizeOptions(),  # noqa: B008 - frozen dataclass
+    *,
+    colorizer: Colorizer | None = None,
+) -> Path:
+    """Colour a still image; same size, its Lab lightness kept."""
+    src, dest = Path(src), Path(dest)
+    settings = options.settings()
+    check_output_path(dest, inputs=[src], overwrite=options.overwrite)
+    image = load_image(src)
+    if colorizer is None:
+        colorizer = Colorizer.load(
+            options.model, device=options.device, working_short_side=settings.working_short_side
+        )
+    else:
+        colorizer.working_short_side = settings.working_short_side
+    rgb = colorize_rgb_array(colorizer, image.rgb, saturation=settings.saturation)
+    return write_image(dest, rgb, alpha=image.alpha, inputs=[src], overwrite=options.overwrite)
+
+
+def output_for(src: Path, out: Path, *, many: bool) -> Path:
+    """Destination of one input: ``out`` itself, or ``out/<input name>`` for a folder output."""
+    if many or out.is_dir() or str(out).endswith(("/", "\\")):
+        return out / src.name
+    return out
+
+
+def colorize_paths(
+    inputs: Sequence[Path], out: Path, options: ColorizeOptions
+) -> list[VideoResult | Path]:
+    """Colour several files with one model load; ``out`` is a folder when there are several."""
+    many = len(inputs) > 1
+    if many or str(out).endswith(("/", "\\")):
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out}: not a folder (several inputs need -o DIR/)")
+        out.mkdir(parents=True, exist_ok=True)
+    names = [p.name for p in inputs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if many and dupes:
+        raise UsageError(f"two inputs share the file name {dupes[0]}: their outputs would collide")
+    for src in inputs:  # every input and output checked before the (slow) model load
+        if not src.exists():
+            raise InputError(f"{src}: no such file")
+        if src.is_dir():
+            raise InputError(f"{src}: is a directory, not a film or image")
+        check_output_path(output_for(src, out, many=many), inputs=list(inputs),
+                          overwrite=options.overwrite)
+    settings = options.settings()
+    colorizer = Colorizer.load(
+        options.model, device=options.device, working_short_side=settings.working_short_side
+    )
+    results: list[VideoResult | Path] = []
+    for src in inputs:
+        dest = output_for(src, out, many=many)
+        if is_image_path(src):
+            results.append(colorize_image(src, dest, options, colorizer=colorizer))
+        else:
+            results.append(colorize_video(src, dest, options, colorizer=colorizer))
+    return results
+
+
+def colorize_array(rgb: np.ndarray, colorizer: Colorizer, saturation: float = 1.0) -> np.ndarray:
+    """Colour an in-memory uint8 RGB picture (its lightness is kept)."""
+    return colorize_rgb_array(colorizer, rgb, saturation=saturation)

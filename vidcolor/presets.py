@@ -1,0 +1,106 @@
+"""Named pipeline presets (``pipelines/*.toml``): each setting's default is stated once, here."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from vidcolor.errors import UsageError
+from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES, TemporalOptions
+
+DEFAULT_PIPELINE = "balanced"
+_T = TemporalOptions()
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything a preset can set; a TOML preset names only what differs from these."""
+
+    name: str = DEFAULT_PIPELINE
+    description: str = ""
+    working_short_side: int = field(
+        default=224, metadata={"help": "short side, in pixels, at which the model runs"}
+    )
+    batch_size: int = field(default=4, metadata={"help": "frames per model call"})
+    flow: str = field(default=_T.flow, metadata={"help": "temporal stage flow backend"})
+    temporal_mode: str = field(default=_T.mode, metadata={"help": "forward or bidirectional"})
+    temporal_strength: float = _T.strength
+    temporal_window: int = _T.window
+    cut_threshold: float = _T.cut_threshold
+    codec: str = field(default="libx264", metadata={"help": "video encoder"})
+    crf: int = field(default=18, metadata={"help": "constant rate factor (x264/x265)"})
+    x264_preset: str = "veryfast"
+    container: str = field(default="mp4", metadata={"help": "container of batch outputs"})
+    saturation: float = field(default=1.0, metadata={"help": "chroma multiplier (1 = as trained)"})
+
+    def __post_init__(self) -> None:
+        if self.working_short_side < 32 or self.working_short_side % 8:
+            raise UsageError(
+                f"working_short_side must be a multiple of 8 and >= 32, got {self.working_short_side}"
+            )
+        if self.batch_size < 1:
+            raise UsageError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.flow not in FLOW_CHOICES:
+            raise UsageError(f"flow must be one of {', '.join(FLOW_CHOICES)}, got {self.flow!r}")
+        if self.temporal_mode not in MODE_CHOICES:
+            raise UsageError(f"temporal_mode must be one of {', '.join(MODE_CHOICES)}")
+        if not 0 <= self.crf <= 51:
+            raise UsageError(f"crf must be in 0..51, got {self.crf}")
+        if not 0.0 <= self.saturation <= 3.0:
+            raise UsageError(f"saturation must be in [0, 3], got {self.saturation}")
+
+    def temporal_options(self, *, device: str, flow_weights: Path | None = None) -> TemporalOptions:
+        """The temporal stage's options from this preset."""
+        return TemporalOptions(
+            flow=self.flow,
+            mode=self.temporal_mode,
+            strength=self.temporal_strength,
+            window=self.temporal_window,
+            cut_threshold=self.cut_threshold,
+            flow_weights=flow_weights,
+            device=device,
+        )
+
+
+def pipelines_dir() -> Path:
+    """Shipped presets: inside an installed wheel, else the repo's ``pipelines/``."""
+    here = Path(__file__).resolve().parent
+    for cand in (here / "_pipelines", here.parent / "pipelines"):
+        if cand.is_dir():
+            return cand
+    return here.parent / "pipelines"
+
+
+def available_pipelines() -> list[str]:
+    """Names of the shipped presets."""
+    return sorted(p.stem for p in pipelines_dir().glob("*.toml"))
+
+
+def load_pipeline(name_or_path: str | Path = DEFAULT_PIPELINE, **overrides: Any) -> PipelineSettings:
+    """Read a preset by name or TOML path; keyword overrides (not None) win over the file."""
+    p = Path(name_or_path)
+    if p.suffix != ".toml":
+        p = pipelines_dir() / f"{name_or_path}.toml"
+        if not p.is_file():
+            raise UsageError(
+                f"unknown pipeline {str(name_or_path)!r}; shipped: "
+                f"{', '.join(available_pipelines())}, or give a .toml file"
+            )
+    elif not p.is_file():
+        raise UsageError(f"{p}: pipeline file not found")
+    try:
+        data = tomllib.loads(p.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"{p}: not a valid pipeline TOML ({exc})") from exc
+    known = {f.name for f in fields(PipelineSettings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"{p}: unknown settings {', '.join(unknown)}")
+    data.setdefault("name", p.stem)
+    try:
+        settings = PipelineSettings(**data)
+    except TypeError as exc:
+        raise UsageError(f"{p}: {exc}") from exc
+    return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,50 @@
+"""Temporal stage: carry chroma along optical flow so independently coloured frames stop flickering.
+
+Interface the pipeline calls (streaming, frame by frame, bounded memory whatever the film length)::
+
+    stage = make_temporal_stage(TemporalOptions(flow="auto", mode="forward"))
+    log.info("temporal: %s", stage.name)          # e.g. 'dis/forward', 'raft_small/...', 'none'
+    for item in items:                            # TemporalItem(index, time, L, ab, payload)
+        for ready in stage.push(item):            # finished items, in film order
+            upsample_and_encode(ready)
+    for ready in stage.flush():                   # end of film: whatever is still buffered
+        upsample_and_encode(ready)
+    cuts = stage.cuts                             # [(frame index, time), ...] of detected hard cuts
+
+- ``TemporalItem.L`` is (1, h, w) lightness 0..100 and ``ab`` is (2, h, w) predicted ab in Lab
+  units, both float32 at working resolution on ``options.device``; the stage returns items with
+  ``ab`` replaced by the stabilised chroma and ``index``, ``time``, ``L``, ``payload`` untouched.
+- ``mode='forward'`` returns each item from the same ``push`` (no latency, one frame of state).
+- ``mode='bidirectional'`` holds at most ``window`` items and returns each after at most
+  ``window - 1`` further pushes; ``flush`` returns the rest. Every item comes back exactly once.
+- ``flow='none'`` is the identity stage; 'auto' is RAFT-small on CUDA when its weights are cached
+  (or given by ``flow_weights``), else DIS on CPU. RAFT without weights offline is a FlowError.
+- At a detected cut nothing is carried across: the new shot starts from its prediction.
+
+Modules: ``api`` (types), ``stabilize`` (the stages), ``flow`` (backends), ``warp`` (warping and
+confidences), ``cuts``, ``padding``, ``metrics`` (warping error, CDC) and ``evaluate``
+(``vidcolor eval-video``).
+"""
+
+from vidcolor.temporal.api import (
+    FLOW_CHOICES,
+    MODE_CHOICES,
+    TemporalItem,
+    TemporalOptions,
+    TemporalStage,
+    option_default,
+    option_help,
+)
+from vidcolor.temporal.stabilize import make_temporal_stage, run_stage_on_sequence
+
+__all__ = [
+    "FLOW_CHOICES",
+    "MODE_CHOICES",
+    "TemporalItem",
+    "TemporalOptions",
+    "TemporalStage",
+    "make_temporal_stage",
+    "option_default",
+    "option_help",
+    "run_stage_on_sequence",
+]

@@ -1,0 +1,58 @@
+"""Hard-cut detection: lightness-histogram distance between consecutive frames, or flow failure.
+
+At a cut the stabiliser resets, so no colour is carried from one shot into the next.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from vidcolor.errors import UsageError
+from vidcolor.lab import L_MAX
+
+HIST_BINS = 64
+DEFAULT_CUT_THRESHOLD = 0.3
+"""Chi-square histogram distance (0 = same histogram, 1 = disjoint) that counts as a cut."""
+MAX_OCCLUDED_FRACTION = 0.7
+"""A frame whose flow to the previous one fails the consistency test on more pixels is a cut."""
+
+
+def l_histogram(L: torch.Tensor, *, bins: int = HIST_BINS) -> torch.Tensor:
+    """Normalised histogram (bins,) of a lightness tensor of any shape in [0, 100]."""
+    hist = torch.histc(L.detach().float().flatten(), bins=bins, min=0.0, max=L_MAX)
+    return hist / hist.sum().clamp_min(1.0)
+
+
+def chi_square_distance(p: torch.Tensor, q: torch.Tensor) -> float:
+    """Symmetric chi-square distance 0.5 * sum((p - q)^2 / (p + q)) of two normalised histograms.
+
+    In [0, 1]: 0 for equal histograms, 1 for histograms with no bin in common.
+    """
+    den = p + q
+    terms = torch.where(den > 0, (p - q).square() / den.clamp_min(1e-12), torch.zeros_like(den))
+    return float(0.5 * terms.sum())
+
+
+class CutDetector:
+    """Stateful detector fed one lightness frame at a time; ``update`` says if it starts a shot."""
+
+    def __init__(self, *, threshold: float = DEFAULT_CUT_THRESHOLD) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise UsageError(f"cut threshold must be in (0, 1], got {threshold}")
+        self.threshold = threshold
+        self._prev_hist: torch.Tensor | None = None
+        self.last_distance = 0.0
+
+    def update(self, L: torch.Tensor) -> bool:
+        """True when ``L`` differs from the previous frame by more than the threshold."""
+        hist = l_histogram(L)
+        prev, self._prev_hist = self._prev_hist, hist
+        if prev is None:
+            self.last_distance = 0.0
+            return False
+        self.last_distance = chi_square_distance(prev, hist)
+        return self.last_distance > self.threshold
+
+    def reset(self) -> None:
+        """Forget the previous frame (start of a new film)."""
+        self._prev_hist = None

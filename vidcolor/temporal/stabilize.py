@@ -1,0 +1,302 @@
+"""The stabiliser: carry earlier (and, bidirectionally, later) chroma along optical flow.
+
+Forward mode, per frame t of a shot (no latency):
+    f = flow(t -> t-1), b = flow(t-1 -> t)            on lightness at working resolution
+    c = consistency(f, b) * exp(-|L_t - warp(L_{t-1}, f)| / sigma)
+    ab_t = c*s * warp(ab_{t-1}, f) + (1 - c*s) * pred_t   with ab_{t-1} the previous *output*
+Colour accumulates over time (less flicker) while the prediction keeps pulling it back (no drift).
+
+Bidirectional mode runs that forward recursion plus the same recursion backwards in time from the
+end of a window of W frames, and combines the two tracks per pixel by their confidences. Windows
+overlap by W//2 frames: only the first W - W//2 frames of a full window are emitted, so every
+emitted frame had at least W//2 frames of look-ahead, and the forward track runs on unbroken
+across windows (no seam). Latency: up to W - 1 frames; at most W items are buffered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from fractions import Fraction
+
+import torch
+
+from vidcolor.errors import DeviceError, InputError
+from vidcolor.temporal.api import TemporalItem, TemporalOptions, TemporalStage
+from vidcolor.temporal.cuts import MAX_OCCLUDED_FRACTION, CutDetector
+from vidcolor.temporal.flow import FlowBackend, flow_pair, make_flow, resolve_flow_name
+from vidcolor.temporal.warp import backward_warp, consistency_from_warped, luminance_confidence
+
+LUMA_SIGMA = 6.0
+"""Lightness difference (L units) after warping at which confidence falls to 1/e."""
+_EPS = 1e-3
+
+
+@dataclass
+class _Link:
+    """Flows and confidences between a frame (cur) and the one before it (prev)."""
+
+    prev_to_cur: torch.Tensor
+    conf_cur: torch.Tensor
+    """(1, 1, h, w): trust in prev's colour warped onto cur."""
+    conf_prev: torch.Tensor | None
+    """(1, 1, h, w): trust in cur's colour warped onto prev (bidirectional only)."""
+    ab_prev_warped: torch.Tensor
+    """(1, 2, h, w): prev's ab (output or forward track) warped onto cur."""
+    occluded: float
+    """Fraction of cur's pixels failing the forward-backward test."""
+
+
+def blend(warped: torch.Tensor, pred: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``weight * warped + (1 - weight) * pred``."""
+    return pred + weight * (warped - pred)
+
+
+class IdentityStage:
+    """``flow='none'``: every item comes back at once, unchanged."""
+
+    name = "none"
+
+    def __init__(self) -> None:
+        self.cuts: list[tuple[int, Fraction]] = []
+
+    def push(self, item: TemporalItem) -> list[TemporalItem]:
+        """Returns ``[item]`` untouched."""
+        return [item]
+
+    def flush(self) -> list[TemporalItem]:
+        """Nothing is ever buffered."""
+        return []
+
+
+class _FlowStage:
+    """Shared parts of the flow-based stages: input checks, cut detection, linking frames."""
+
+    def __init__(
+        self,
+        *,
+        backend: FlowBackend,
+        mode: str,
+        strength: float,
+        cut_threshold: float,
+        device: torch.device,
+    ) -> None:
+        self.backend = backend
+        self.name = f"{backend.name}/{mode}"
+        self.strength = strength
+        self.device = device
+        self.cuts: list[tuple[int, Fraction]] = []
+        self._detector = CutDetector(threshold=cut_threshold)
+        self._size: tuple[int, int] | None = None
+
+    def _prepare(self, item: TemporalItem) -> tuple[torch.Tensor, torch.Tensor]:
+        """Checks the item; returns its L (1, 1, h, w) and ab (1, 2, h, w) on the stage device."""
+        L, ab = item.L, item.ab
+        if L.dim() != 3 or L.shape[0] != 1 or ab.dim() != 3 or ab.shape[0] != 2:
+            raise InputError(
+                f"frame {item.index}: expected L (1, h, w) and ab (2, h, w), "
+                f"got {tuple(L.shape)} and {tuple(ab.shape)}"
+            )
+        if L.shape[1:] != ab.shape[1:]:
+            raise InputError(
+                f"frame {item.index}: L is {L.shape[1]}x{L.shape[2]} but ab is "
+                f"{ab.shape[1]}x{ab.shape[2]}"
+            )
+        size = (int(L.shape[1]), int(L.shape[2]))
+        if self._size is not None and size != self._size:
+            raise InputError(
+                f"frame {item.index} is {size[0]}x{size[1]}, earlier frames were "
+                f"{self._size[0]}x{self._size[1]}; the working size must not change"
+            )
+        self._size = size
+        dev, f32 = self.device, torch.float32
+        return L.to(dev, f32).unsqueeze(0), ab.to(dev, f32).unsqueeze(0)
+
+    def _starts_shot(self, item: TemporalItem, L: torch.Tensor, *, has_prev: bool) -> bool:
+        """Histogram test against the previous frame (always run, to track it); records a cut."""
+        cut = self._detector.update(L) and has_prev
+        if cut:
+            self.cuts.append((item.index, item.time))
+        return cut
+
+    def _mark_cut(self, item: TemporalItem) -> None:
+        self.cuts.append((item.index, item.time))
+
+    def _link(
+        self, L_prev: torch.Tensor, ab_prev: torch.Tensor, L_cur: torch.Tensor, *, both: bool
+    ) -> _Link:
+        """Flows between consecutive frames, the confidence of warping along them, and
+        ``ab_prev`` warped onto the current frame (one grid_sample per direction)."""
+        f_cp, f_pc = flow_pair(self.backend, L_cur, L_prev)
+        onto_cur = backward_warp(torch.cat([f_pc, L_prev, ab_prev], dim=1), f_cp)
+        valid = consistency_from_warped(f_cp, onto_cur[:, :2])
+        conf_cur = valid * luminance_confidence(L_cur, onto_cur[:, 2:3], sigma=LUMA_SIGMA)
+        conf_prev = None
+        if both:
+            onto_prev = backward_warp(torch.cat([f_cp, L_cur], dim=1), f_pc)
+            valid_prev = consistency_from_warped(f_pc, onto_prev[:, :2])
+            lum_prev = luminance_confidence(L_prev, onto_prev[:, 2:3], sigma=LUMA_SIGMA)
+            conf_prev = valid_prev * lum_prev
+        return _Link(
+            prev_to_cur=f_pc,
+            conf_cur=conf_cur,
+            conf_prev=conf_prev,
+            ab_prev_warped=onto_cur[:, 3:],
+            occluded=1.0 - float(valid.mean()),
+        )
+
+    def _reset(self) -> None:
+        self._detector.reset()
+        self._size = None
+
+
+class ForwardStage(_FlowStage):
+    """Causal stabiliser: each item is returned as soon as it is pushed."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(mode="forward", **kwargs)  # type: ignore[arg-type]
+        self._prev: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def push(self, item: TemporalItem) -> list[TemporalItem]:
+        """Stabilise ``item`` against the previous output and return it."""
+        L, pred = self._prepare(item)
+        out = pred
+        new_shot = self._starts_shot(item, L, has_prev=self._prev is not None)
+        if self._prev is not None and not new_shot:
+            L_prev, ab_prev = self._prev
+            link = self._link(L_prev, ab_prev, L, both=False)
+            if link.occluded > MAX_OCCLUDED_FRACTION:
+                self._mark_cut(item)
+            else:
+                out = blend(link.ab_prev_warped, pred, link.conf_cur * self.strength)
+        self._prev = (L, out)
+        return [dataclasses.replace(item, ab=out[0])]
+
+    def flush(self) -> list[TemporalItem]:
+        """Nothing is buffered; resets the state for a new film."""
+        self._prev = None
+        self._reset()
+        return []
+
+
+@dataclass
+class _Slot:
+    """A buffered frame of the bidirectional stage."""
+
+    item: TemporalItem
+    L: torch.Tensor
+    pred: torch.Tensor
+    fwd: torch.Tensor
+    """Forward-track ab (1, 2, h, w)."""
+    fwd_conf: torch.Tensor | None = None
+    to_next: torch.Tensor | None = None
+    """Flow to the next frame of the same shot, once it has arrived."""
+    bwd_conf: torch.Tensor | None = None
+
+
+class BidirectionalStage(_FlowStage):
+    """Forward and backward tracks over overlapping windows of ``window`` frames."""
+
+    def __init__(self, *, window: int, **kwargs: object) -> None:
+        super().__init__(mode="bidirectional", **kwargs)  # type: ignore[arg-type]
+        self.window = window
+        self.overlap = window // 2
+        self._slots: list[_Slot] = []
+
+    def push(self, item: TemporalItem) -> list[TemporalItem]:
+        """Buffer ``item``; returns the frames whose window is complete."""
+        L, pred = self._prepare(item)
+        ready: list[TemporalItem] = []
+        slot = _Slot(item=item, L=L, pred=pred, fwd=pred)
+        if self._starts_shot(item, L, has_prev=bool(self._slots)):
+            ready += self._emit(len(self._slots))
+        elif self._slots:
+            prev = self._slots[-1]
+            link = self._link(prev.L, prev.fwd, L, both=True)
+            if link.occluded > MAX_OCCLUDED_FRACTION:
+                self._mark_cut(item)
+                ready += self._emit(len(self._slots))
+            else:
+                prev.to_next, prev.bwd_conf = link.prev_to_cur, link.conf_prev
+                slot.fwd_conf = link.conf_cur
+                slot.fwd = blend(link.ab_prev_warped, pred, link.conf_cur * self.strength)
+        self._slots.append(slot)
+        if len(self._slots) >= self.window:
+            ready += self._emit(len(self._slots) - self.overlap)
+        return ready
+
+    def flush(self) -> list[TemporalItem]:
+        """Emit every buffered frame (no look-ahead left) and reset for a new film."""
+        ready = self._emit(len(self._slots))
+        self._reset()
+        return ready
+
+    def _emit(self, count: int) -> list[TemporalItem]:
+        """Backward pass over the buffer, then combine and release the first ``count`` slots."""
+        slots = self._slots
+        if not slots:
+            return []
+        bwd = slots[-1].pred
+        tracks = [bwd]
+        for slot in reversed(slots[:-1]):
+            if slot.to_next is None or slot.bwd_conf is None:
+                bwd = slot.pred
+            else:
+                warped = backward_warp(bwd, slot.to_next)
+                bwd = blend(warped, slot.pred, slot.bwd_conf * self.strength)
+            tracks.append(bwd)
+        tracks.reverse()
+        ready = []
+        for slot, bwd in zip(slots[:count], tracks[:count], strict=True):
+            ready.append(dataclasses.replace(slot.item, ab=self._combine(slot, bwd)[0]))
+        del slots[:count]
+        return ready
+
+    def _combine(self, slot: _Slot, bwd: torch.Tensor) -> torch.Tensor:
+        """Per-pixel mean of the two tracks weighted by their confidences (prediction if none)."""
+        zero = torch.zeros_like(slot.pred[:, :1])
+        cf = slot.fwd_conf if slot.fwd_conf is not None else zero
+        cb = slot.bwd_conf if slot.bwd_conf is not None else zero
+        return (cf * slot.fwd + cb * bwd + _EPS * slot.pred) / (cf + cb + _EPS)
+
+
+def make_temporal_stage(options: TemporalOptions) -> TemporalStage:
+    """Build the stage ``options`` ask for; 'auto' resolves here and ``stage.name`` says to what."""
+    if options.flow == "none":
+        return IdentityStage()
+    device = torch.device(options.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"temporal stage device is {options.device!r} but CUDA is unavailable")
+    name = resolve_flow_name(options.flow, device=options.device, weights_file=options.flow_weights)
+    backend = make_flow(name, device=options.device, weights_file=options.flow_weights)
+    common = {
+        "backend": backend,
+        "strength": options.strength,
+        "cut_threshold": options.cut_threshold,
+        "device": device,
+    }
+    if options.mode == "bidirectional":
+        return BidirectionalStage(window=options.window, **common)
+    return ForwardStage(**common)
+
+
+def run_stage_on_sequence(
+    stage: TemporalStage, L_seq: torch.Tensor, ab_seq: torch.Tensor, *, start_index: int = 0
+) -> torch.Tensor:
+    """Run a stage over a whole (T, 1, h, w) / (T, 2, h, w) sequence; returns (T, 2, h, w) ab.
+
+    Times are taken as index / 25 s. Checks the stage returns every frame exactly once, in order.
+    """
+    if L_seq.shape[0] != ab_seq.shape[0]:
+        raise InputError(f"got {L_seq.shape[0]} L frames but {ab_seq.shape[0]} ab frames")
+    out: list[TemporalItem] = []
+    for t in range(L_seq.shape[0]):
+        index = start_index + t
+        item = TemporalItem(index=index, time=Fraction(index, 25), L=L_seq[t], ab=ab_seq[t])
+        out += stage.push(item)
+    out += stage.flush()
+    indices = [it.index for it in out]
+    expected = list(range(start_index, start_index + L_seq.shape[0]))
+    if indices != expected:
+        raise RuntimeError(f"stage {stage.name} returned frames {indices}, expected {expected}")
+    return torch.stack([it.ab for it in out]) if out else ab_seq.new_zeros(ab_seq.shape)

@@ -1,0 +1,85 @@
+"""Backward warping along optical flow, occlusion and luminance-constancy confidences.
+
+Flow convention throughout vidcolor.temporal: ``flow(a -> b)`` is a (B, 2, h, w) tensor in
+pixels (x then y) such that ``a(p) ~ b(p + flow(p))``. Backward warping ``warp(b, flow)`` then
+samples ``b`` at ``p + flow(p)`` and so aligns ``b`` with ``a``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from vidcolor.errors import UsageError
+
+_GRID_CACHE: dict[tuple[int, int, str, torch.dtype], torch.Tensor] = {}
+
+
+def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """grid_sample coordinates (1, h, w, 2) in [-1, 1] of every pixel, cached per size/device."""
+    key = (h, w, str(device), dtype)
+    grid = _GRID_CACHE.get(key)
+    if grid is None:
+        ys = torch.linspace(-1.0, 1.0, h, device=device, dtype=dtype) if h > 1 else torch.zeros(1)
+        xs = torch.linspace(-1.0, 1.0, w, device=device, dtype=dtype) if w > 1 else torch.zeros(1)
+        gy, gx = torch.meshgrid(ys.to(device, dtype), xs.to(device, dtype), indexing="ij")
+        grid = torch.stack([gx, gy], dim=-1).unsqueeze(0)
+        if len(_GRID_CACHE) > 16:
+            _GRID_CACHE.clear()
+        _GRID_CACHE[key] = grid
+    return grid
+
+
+def _check_flow(x: torch.Tensor, flow: torch.Tensor) -> None:
+    if flow.dim() != 4 or flow.shape[1] != 2:
+        raise UsageError(f"expected flow of shape (B, 2, h, w), got {tuple(flow.shape)}")
+    if x.dim() != 4 or x.shape[0] != flow.shape[0] or x.shape[-2:] != flow.shape[-2:]:
+        raise UsageError(
+            f"expected a (B, C, h, w) tensor matching flow {tuple(flow.shape)}, "
+            f"got {tuple(x.shape)}"
+        )
+
+
+def sample_grid(flow: torch.Tensor) -> torch.Tensor:
+    """Normalised (B, h, w, 2) grid_sample positions ``p + flow(p)`` (align_corners=True)."""
+    h, w = flow.shape[-2:]
+    scale = flow.new_tensor([2.0 / max(w - 1, 1), 2.0 / max(h - 1, 1)])
+    return _base_grid(h, w, flow.device, flow.dtype) + flow.permute(0, 2, 3, 1) * scale
+
+
+def backward_warp(x: torch.Tensor, flow: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
+    """Sample ``x`` (B, C, h, w) at ``p + flow(p)``; outside the frame the border is repeated.
+
+    Warp several things along one flow in a single call by concatenating them on channels.
+    """
+    _check_flow(x, flow)
+    return F.grid_sample(x, sample_grid(flow), mode=mode, padding_mode="border", align_corners=True)
+
+
+def inside_mask(flow: torch.Tensor) -> torch.Tensor:
+    """1 where ``p + flow(p)`` lands inside the frame, else 0; (B, 1, h, w) float."""
+    inside = sample_grid(flow).abs().amax(dim=-1) <= 1.0 + 1e-6
+    return inside.unsqueeze(1).to(flow.dtype)
+
+
+def consistency_from_warped(flow_ab: torch.Tensor, warped_ba: torch.Tensor) -> torch.Tensor:
+    """:func:`consistency_mask` given ``warped_ba = backward_warp(flow_ba, flow_ab)``."""
+    diff = (flow_ab + warped_ba).square().sum(1, keepdim=True)
+    bound = 0.01 * (flow_ab.square().sum(1, keepdim=True) + warped_ba.square().sum(1, keepdim=True))
+    return (diff < bound + 0.5).to(flow_ab.dtype) * inside_mask(flow_ab)
+
+
+def consistency_mask(flow_ab: torch.Tensor, flow_ba: torch.Tensor) -> torch.Tensor:
+    """Forward-backward check (Sundaram et al. 2010, Lai et al. 2018) for pixels of frame a.
+
+    1 where ``|f + b(p + f)|^2 < 0.01 (|f|^2 + |b(p + f)|^2) + 0.5`` and ``p + f`` stays in the
+    frame; 0 marks occluded, disoccluded or out-of-view pixels. Returns (B, 1, h, w) float.
+    """
+    return consistency_from_warped(flow_ab, backward_warp(flow_ba, flow_ab))
+
+
+def luminance_confidence(
+    L: torch.Tensor, L_warped: torch.Tensor, *, sigma: float = 5.0
+) -> torch.Tensor:
+    """``exp(-|L - L_warped| / sigma)``: how well the warp explains the lightness (L units)."""
+    return torch.exp(-(L - L_warped).abs() / sigma)
