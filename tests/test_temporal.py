@@ -387,3 +387,12 @@ def test_read_clip_errors_name_the_path(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no frames could be read from"):
         read_clip(tmp_path)
     assert working_size((1080, 1920), 224) == (224, 400)
+
+
+def test_read_clip_decodes_a_video_file(tmp_path: Path) -> None:
+    from conftest import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", size=(64, 48), n=10, audio=False)
+    frames, rate = read_clip(clip, max_frames=7)
+    assert len(frames) == 7 and rate == 25
+    assert frames[0].shape == (48, 64, 3) and frames[0].dtype == np.uint8

@@ -8,6 +8,11 @@ Library entry points (the CLI only calls these)::
 
 from __future__ import annotations
 
+import os
+
+# Idle OpenMP threads must sleep, not spin: decode, encode and optical flow share the cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 __version__ = "0.1.0"
 
 from vidcolor.pipeline import (  # noqa: E402

@@ -6,43 +6,80 @@ Exit codes: 0 ok, 1 other error, 2 usage, 3 input, 4 output, 5 model, 6 flow, 7 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import traceback
 
-from vidcolor.errors import EXIT_INTERRUPTED, VidcolorError
+from vidcolor.errors import EXIT_INTERRUPTED, DeviceError, UsageError, VidcolorError
 
 
 def _sigterm(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _one_line(exc: BaseException) -> str:
+    """An exception's message on one line (never empty)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns (and exits with) the exit code."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
-    signal.signal(signal.SIGTERM, _sigterm)
+    previous = None
+    with contextlib.suppress(ValueError):  # only the main thread may set signal handlers
+        previous = signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return _run(argv, debug)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str], debug: bool) -> int:
     try:
         from vidcolor import cli
 
-        args = cli.parse(argv)
+        try:
+            args = cli.parse(argv)
+        except SystemExit as exc:  # argparse: --help, --version, or a usage error (printed)
+            code = exc.code
+            if code is None or isinstance(code, int):
+                return code or 0
+            print(f"vidcolor: error: {code}", file=sys.stderr)
+            return UsageError.exit_code
         cli.setup_logging(getattr(args, "quiet", False), debug)
         return cli.run(args)
     except VidcolorError as exc:
         if debug:
             traceback.print_exc()
-        print(f"vidcolor: error: {exc}", file=sys.stderr)
+        print(f"vidcolor: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("vidcolor: interrupted; no partial output was kept", file=sys.stderr)
         return EXIT_INTERRUPTED
     except MemoryError:
-        print("vidcolor: error: out of memory; lower --batch-size or --working-size", file=sys.stderr)
-        return 7
-    except OSError as exc:
         if debug:
             traceback.print_exc()
-        print(f"vidcolor: error: {exc}", file=sys.stderr)
+        print(
+            "vidcolor: error: out of memory; lower --batch-size or --working-size", file=sys.stderr
+        )
+        return DeviceError.exit_code
+    except Exception as exc:  # a bug or an unforeseen failure: one line unless --debug
+        if debug:
+            traceback.print_exc()
+        if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError (CUDA)
+            print(
+                "vidcolor: error: out of GPU memory; lower --batch-size or --working-size, "
+                "or use --device cpu",
+                file=sys.stderr,
+            )
+            return DeviceError.exit_code
+        hint = "" if debug else " (run with --debug for the traceback)"
+        kind = "" if isinstance(exc, OSError) else f"{type(exc).__name__}: "
+        print(f"vidcolor: error: {kind}{_one_line(exc)}{hint}", file=sys.stderr)
         return 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
@@ -27,7 +28,9 @@ def parse_time(text: str) -> Fraction:
     try:
         parts = [Fraction(p) for p in text.strip().split(":")]
     except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or [H:]MM:SS)") from None
+        raise argparse.ArgumentTypeError(
+            f"not a time: {text!r} (use seconds or [H:]MM:SS)"
+        ) from None
     if len(parts) > 3 or any(p < 0 for p in parts):
         raise argparse.ArgumentTypeError(f"not a time: {text!r} (use seconds or [H:]MM:SS)")
     seconds = Fraction(0)
@@ -49,7 +52,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         help=f"shipped model name ({', '.join(available_models()) or 'none yet'}) or a "
         f".safetensors checkpoint / training run folder (default: {DEFAULT_MODEL})",
     )
-    p.add_argument("--device", default="auto", choices=DEVICES, help="default: auto (CUDA if present)")
+    p.add_argument(
+        "--device", default="auto", choices=DEVICES, help="default: auto (CUDA if present)"
+    )
 
 
 def add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -102,7 +107,7 @@ def colorize_parser() -> argparse.ArgumentParser:
         + ", ".join(COMMANDS) + " (vidcolor COMMAND --help).",
     )
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT", help="films or images")
-    p.add_argument("-o", "--output", type=Path, required=True,
+    p.add_argument("-o", "--output", required=True,  # str: Path() would drop a trailing '/'
                    help="output file, or a folder (ending in /) for several inputs")
     add_model_args(p)
     add_pipeline_args(p)
@@ -146,19 +151,27 @@ def command_parser() -> argparse.ArgumentParser:
                     help=f"architecture (default: {_TRAIN['model']})")
     for name, typ in (("steps", int), ("batch_size", int), ("image_size", int), ("lr", float),
                       ("val_every", int), ("ckpt_every", int), ("workers", int), ("seed", int)):
-        tr.add_argument("--" + name.replace("_", "-"), type=typ, default=_TRAIN[name],
-                        help=f"default: {_TRAIN[name]}")
+        tr.add_argument(
+            "--" + name.replace("_", "-"), type=typ, default=_TRAIN[name],
+            help=f"default: {_TRAIN[name]}",
+        )
     tr.add_argument("--device", default=_TRAIN["device"], choices=DEVICES)
-    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --out")
+    tr.add_argument(
+        "--resume", action="store_true", help="continue from the last checkpoint in --out"
+    )
     tr.add_argument("--init", type=Path, help="start from this checkpoint's weights")
     tr.add_argument("--unfreeze-at", type=int, help="step at which the ImageNet encoder trains too")
     tr.add_argument("--no-degrade", action="store_true", help="no archive-degradation augmentation")
     tr.add_argument("--tiny", action="store_true", help="tiny network (for smoke tests)")
     common(tr)
 
-    ei = sub.add_parser("eval-images", help="colour grey versions of colour photos and score them")
+    ei = sub.add_parser(
+        "eval-images", help="colour grey versions of colour photos and score them"
+    )
     ei.add_argument("data", type=Path)
-    ei.add_argument("--size", type=int, default=256, help="short side for evaluation (default: 256)")
+    ei.add_argument(
+        "--size", type=int, default=256, help="short side for evaluation (default: 256)"
+    )
     ei.add_argument("--json", type=Path)
     ei.add_argument("--limit", type=int, help="evaluate at most this many images")
     ei.add_argument("--degrade", action="store_true", help="degrade the grey inputs like old film")
@@ -200,10 +213,30 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (so redirection and capture work)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("vidcolor: %(message)s"))
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def setup_logging(quiet: bool, debug: bool) -> None:
+    """vidcolor's log lines on stderr (one handler, however often this is called)."""
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=level, format="vidcolor: %(message)s")
-    logging.getLogger("vidcolor").setLevel(level)
+    logger = logging.getLogger("vidcolor")
+    for h in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+        logger.removeHandler(h)
+    logger.addHandler(_StderrHandler())
+    logger.setLevel(level)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -232,7 +265,9 @@ def run(args: argparse.Namespace) -> int:
         from vidcolor.train.trainer import train
 
         if args.steps < 1 or args.batch_size < 1:
-            raise UsageError(f"--steps and --batch-size must be >= 1, got {args.steps}, {args.batch_size}")
+            raise UsageError(
+                f"--steps and --batch-size must be >= 1, got {args.steps}, {args.batch_size}"
+            )
         path = train(TrainOptions(
             data=args.data, out=args.out, model=args.model, steps=args.steps,
             batch_size=args.batch_size, image_size=args.image_size, lr=args.lr,

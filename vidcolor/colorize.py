@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kornia.color as kc
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -30,14 +31,18 @@ def pick_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+            raise DeviceError(
+                "--device cuda asked for, but no CUDA GPU is available; use --device cpu"
+            )
         return torch.device(name)
     if name == "cpu":
         return torch.device("cpu")
     raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {name!r}")
 
 
-def working_size(h: int, w: int, short_side: int, multiple: int = MODEL_MULTIPLE) -> tuple[int, int]:
+def working_size(
+    h: int, w: int, short_side: int, multiple: int = MODEL_MULTIPLE
+) -> tuple[int, int]:
     """(h, w) scaled so the short side is ``short_side`` (never upscaled past the frame),
     each rounded to ``multiple`` (the aspect ratio moves by at most half a multiple)."""
     s = min(1.0, short_side / min(h, w)) if min(h, w) >= multiple else multiple / min(h, w)
@@ -133,7 +138,45 @@ def chroma_from_lab(
     return ycc[:, 1], ycc[:, 2]
 
 
-def colorize_rgb_array(colorizer: Colorizer, rgb: np.ndarray, *, saturation: float = 1.0) -> np.ndarray:
+GAMUT_STEPS = 10
+"""Bisection steps of :func:`lab_to_rgb_keep_l` (chroma scale found to 1/1024)."""
+
+
+def lab_to_rgb_keep_l(
+    L: torch.Tensor, ab: torch.Tensor, *, steps: int = GAMUT_STEPS
+) -> torch.Tensor:
+    """Lab (B, 1, H, W) + (B, 2, H, W) -> sRGB in [0, 1] that keeps L.
+
+    Clipping RGB channels of an out-of-gamut colour changes its lightness (saturated colours
+    near black or white); here each such pixel's chroma is scaled down (bisection) until the
+    colour fits the sRGB gamut, so only the chroma gives way.
+    """
+    L = L.clamp(0.0, lab.L_MAX)
+    ab = ab.clamp(-lab.AB_RANGE, lab.AB_RANGE)
+    rgb = kc.lab_to_rgb(torch.cat([L, ab], 1), clip=False)
+    bad = ((rgb < 0.0) | (rgb > 1.0)).any(1)  # (B, H, W)
+    if not bool(bad.any()):
+        return rgb
+    idx = bad.nonzero(as_tuple=True)
+    L_o = L[:, 0][idx][None, None, None]  # (1, 1, 1, N)
+    ab_o = ab.permute(0, 2, 3, 1)[idx].T[None, :, None]  # (1, 2, 1, N)
+    lo = torch.zeros_like(L_o)
+    hi = torch.ones_like(L_o)
+    for _ in range(steps):
+        mid = (lo + hi) / 2.0
+        trial = kc.lab_to_rgb(torch.cat([L_o, ab_o * mid], 1), clip=False)
+        fits = ((trial >= 0.0) & (trial <= 1.0)).all(1, keepdim=True)
+        lo = torch.where(fits, mid, lo)
+        hi = torch.where(fits, hi, mid)
+    fixed = kc.lab_to_rgb(torch.cat([L_o, ab_o * lo], 1), clip=True)  # (1, 3, 1, N)
+    rgb = rgb.permute(0, 2, 3, 1).clone()
+    rgb[idx] = fixed[0, :, 0].T
+    return rgb.permute(0, 3, 1, 2).clamp(0.0, 1.0)
+
+
+def colorize_rgb_array(
+    colorizer: Colorizer, rgb: np.ndarray, *, saturation: float = 1.0
+) -> np.ndarray:
     """uint8 RGB (H, W, 3) -> uint8 RGB of the same size whose Lab L is the input's."""
     t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
     L = lab.rgb_to_l(t)
@@ -141,5 +184,5 @@ def colorize_rgb_array(colorizer: Colorizer, rgb: np.ndarray, *, saturation: flo
     L_lo = resize(L, size)
     ab_lo = colorizer.predict(L_lo).cpu() * saturation
     ab = guided_upsample(ab_lo, L_lo, L)
-    out = lab.lab_to_rgb(torch.cat([L, ab], 1))
+    out = lab_to_rgb_keep_l(L, ab)
     return (out[0].permute(1, 2, 0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()

@@ -7,6 +7,7 @@ batched model step in the calling thread, so memory stays flat whatever the film
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import resource
 import threading
@@ -19,15 +20,23 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from vidcolor import lab
-from vidcolor.colorize import Colorizer, chroma_from_lab, colorize_rgb_array, resize, rotate
+from vidcolor.colorize import (
+    Colorizer,
+    chroma_from_lab,
+    colorize_rgb_array,
+    pick_device,
+    resize,
+    rotate,
+)
 from vidcolor.errors import InputError, OutputError, UsageError
 from vidcolor.media.atomic import check_output_path
 from vidcolor.media.decode import DecodedFrame, VideoInfo, iter_frames, luma_to_unit, probe_video
 from vidcolor.media.encode import VideoWriter, encode_chroma
-from vidcolor.media.image import is_image_path, load_image, write_image
+from vidcolor.media.image import IMAGE_EXTENSIONS, is_image_path, load_image, write_image
 from vidcolor.models import DEFAULT_MODEL
 from vidcolor.presets import DEFAULT_PIPELINE, PipelineSettings, load_pipeline
 from vidcolor.temporal import TemporalItem, make_temporal_stage
@@ -57,6 +66,12 @@ class ColorizeOptions:
     duration: Fraction | None = None
     overwrite: bool = False
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.start < 0:
+            raise UsageError(f"--start must be >= 0, got {float(self.start):g} s")
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError(f"--duration must be > 0, got {float(self.duration):g} s")
 
     def settings(self) -> PipelineSettings:
         """The preset with this command's overrides applied."""
@@ -127,29 +142,46 @@ class _Worker(threading.Thread):
     def run(self) -> None:
         try:
             self._fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as exc:
             self.error = exc
 
 
-def _put(q: queue.Queue, item: Any, stop: threading.Event) -> bool:
-    """Bounded put that gives up when the pipeline is stopping."""
+def _put(
+    q: queue.Queue, item: Any, stop: threading.Event, consumers: Sequence[_Worker] = ()
+) -> bool:
+    """Bounded put that gives up when the pipeline is stopping or its consumer has died."""
     while not stop.is_set():
         try:
             q.put(item, timeout=0.1)
             return True
         except queue.Full:
-            continue
+            if any(not w.is_alive() for w in consumers):
+                return False
     return False
 
 
 def _get(q: queue.Queue, stop: threading.Event, workers: Sequence[_Worker]) -> Any:
-    """Get that notices a dead producer instead of waiting forever."""
-    while True:
+    """Get that stops with the pipeline and notices a dead producer instead of waiting forever."""
+    while not stop.is_set():
         try:
             return q.get(timeout=0.1)
         except queue.Empty:
-            if stop.is_set() or any(w.error is not None for w in workers):
+            if any(w.error is not None for w in workers):
                 return _END
+    return _END
+
+
+def _join_all(workers: Sequence[threading.Thread]) -> None:
+    """Join every started worker, even if Ctrl-C / SIGTERM arrives while waiting."""
+    interrupted: BaseException | None = None
+    for w in workers:
+        while w.is_alive():
+            try:
+                w.join()
+            except KeyboardInterrupt as exc:  # the workers see ``stop`` within 0.1 s
+                interrupted = exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def frame_unit(frame: DecodedFrame) -> torch.Tensor:
@@ -171,28 +203,34 @@ def _settings_log(info: VideoInfo, colorizer: Colorizer, settings: PipelineSetti
 def colorize_video(
     src: Path | str,
     dest: Path | str,
-    options: ColorizeOptions = ColorizeOptions(),  # noqa: B008 - frozen dataclass
+    options: ColorizeOptions = ColorizeOptions(),
     *,
     colorizer: Colorizer | None = None,
 ) -> VideoResult:
-    """Colour a film; the output keeps the input's luma, frames, timestamps, audio, subtitles."""
+    """Colour a film; the output keeps the input's luma, frames, timestamps, audio, subtitles.
+
+    Every check that can fail fast runs before the slow work, in the order of the exit codes
+    users see: options (2), input (3), output (4), device (7), temporal stage (6), model (5).
+    """
     src, dest = Path(src), Path(dest)
     settings = options.settings()
     info = probe_video(src)
     check_output_path(dest, inputs=[src], overwrite=options.overwrite)
+    _check_dest_kind(src, dest, image=False)
+    device = colorizer.device if colorizer is not None else pick_device(options.device)
+    stage = make_temporal_stage(
+        settings.temporal_options(device=str(device), flow_weights=options.flow_weights)
+    )
     if colorizer is None:
         colorizer = Colorizer.load(
             options.model, device=options.device, working_short_side=settings.working_short_side
         )
     else:
         colorizer.working_short_side = settings.working_short_side
+    # Working size in the coded orientation: both sides scale alike, so turning the frame
+    # upright for the model just swaps them.
     size = colorizer.size_for(info.height, info.width)
-    if info.rotation % 180:  # the model sees the frame upright, so size its upright shape
-        size = colorizer.size_for(info.width, info.height)[::-1]
-    _settings_log(info, colorizer, settings, size)
-    stage = make_temporal_stage(
-        settings.temporal_options(device=str(colorizer.device), flow_weights=options.flow_weights)
-    )
+    _settings_log(info, colorizer, settings, size[::-1] if info.rotation % 180 else size)
     log.info("temporal stage: %s", stage.name)
     total = _expected_frames(info, options.start, options.duration)
     times = StageTimes()
@@ -202,7 +240,7 @@ def colorize_video(
     reader = iter_frames(info, start=options.start, duration=options.duration)
     samples: list[tuple[int, float]] = []
     written = [0]
-    bar = tqdm(total=total, unit="frame", disable=options.quiet, dynamic_ncols=True, desc=src.name)
+    started: list[_Worker] = []
 
     def decode() -> None:
         it = iter(reader)
@@ -228,6 +266,9 @@ def colorize_video(
     ) as writer:
         chroma_shape = writer.chroma_shape
         depth = writer.source.bit_depth
+        bar = tqdm(
+            total=total, unit="frame", disable=options.quiet, dynamic_ncols=True, desc=src.name
+        )
 
         def encode() -> None:
             while True:
@@ -257,30 +298,35 @@ def colorize_video(
         decoder = _Worker(decode, "vidcolor-decode")
         encoder = _Worker(encode, "vidcolor-encode")
         t_start = time.perf_counter()
-        decoder.start()
-        encoder.start()
+        finished = False
         try:
+            for worker in (decoder, encoder):
+                worker.start()
+                started.append(worker)
             for batch in _batches(q_in, stop, decoder, settings.batch_size):
                 for item in _colorize_batch(batch, colorizer, stage, info, size, settings, times):
-                    if not _put(q_out, item, stop):
+                    if not _put(q_out, item, stop, [encoder]):
                         break
                 _raise_worker_errors(decoder, encoder)
             t0 = time.perf_counter()
             for item in stage.flush():
-                _put(q_out, item, stop)
+                if not _put(q_out, item, stop, [encoder]):
+                    break
             times.temporal += time.perf_counter() - t0
-            _put(q_out, _END, stop)
-            encoder.join()
+            _put(q_out, _END, stop, [encoder])
+            _join_all([encoder])
             _raise_worker_errors(decoder, encoder)
+            finished = True
         finally:
             stop.set()
-            decoder.join()
-            encoder.join()
-            reader.close()
-            if written[0] and bar.total != written[0]:
-                bar.total = written[0]
-                bar.refresh()
-            bar.close()
+            try:
+                _join_all(started)
+            finally:
+                reader.close()
+                if finished and bar.total != written[0]:  # the container's count was an estimate
+                    bar.total = written[0]
+                    bar.refresh()
+                bar.close()
         if written[0] == 0:
             raise InputError(f"{src}: no decodable video frame in the selected range")
     seconds = time.perf_counter() - t_start
@@ -302,14 +348,21 @@ def _raise_worker_errors(*workers: _Worker) -> None:
             raise w.error
 
 
-def _expected_frames(info: VideoInfo, start: Fraction | None, duration: Fraction | None) -> int | None:
-    """Frame total for the progress bar (an estimate from the container)."""
-    if info.frame_count is None:
+def _expected_frames(
+    info: VideoInfo, start: Fraction | None, duration: Fraction | None
+) -> int | None:
+    """Frame total for the progress bar (an estimate from the container; None if unknown)."""
+    if not start and duration is None:
+        return info.frame_count
+    if not info.fps:
         return None
-    if (start or duration) and info.fps and info.duration:
-        end = min(info.duration, (start or 0) + duration) if duration else info.duration
-        return max(0, round((end - (start or 0)) * info.fps))
-    return info.frame_count
+    begin = Fraction(start or 0)
+    end = info.duration
+    if duration is not None:
+        end = begin + duration if end is None else min(end, begin + duration)
+    if end is None:
+        return None
+    return max(0, round((end - begin) * info.fps))
 
 
 def _batches(
@@ -339,10 +392,12 @@ def _colorize_batch(
     settings: PipelineSettings,
     times: StageTimes,
 ) -> Iterator[TemporalItem]:
-    """Model step on a batch, then each frame through the temporal stage."""
+    """Model step on a batch, then each frame through the temporal stage.
+
+    ``size`` is the working size in the coded orientation; the model sees the frames upright.
+    """
     t0 = time.perf_counter()
-    coded = (size[1], size[0]) if info.rotation % 180 else size
-    L = torch.cat([lab.grey_to_l(resize(frame_unit(f), coded)) for f in batch])
+    L = torch.cat([lab.grey_to_l(resize(frame_unit(f), size)) for f in batch])
     ab = rotate(colorizer.predict(rotate(L, info.rotation)), info.rotation, undo=True)
     if settings.saturation != 1.0:
         ab = ab * settings.saturation
@@ -358,15 +413,16 @@ def _colorize_batch(
 def colorize_image(
     src: Path | str,
     dest: Path | str,
-    options: ColorizeOptions = ColorizeOptions(),  # noqa: B008 - frozen dataclass
+    options: ColorizeOptions = ColorizeOptions(),
     *,
     colorizer: Colorizer | None = None,
 ) -> Path:
     """Colour a still image; same size, its Lab lightness kept."""
     src, dest = Path(src), Path(dest)
     settings = options.settings()
-    check_output_path(dest, inputs=[src], overwrite=options.overwrite)
     image = load_image(src)
+    _check_dest_kind(src, dest, image=True)
+    check_output_path(dest, inputs=[src], overwrite=options.overwrite)
     if colorizer is None:
         colorizer = Colorizer.load(
             options.model, device=options.device, working_short_side=settings.working_short_side
@@ -377,45 +433,110 @@ def colorize_image(
     return write_image(dest, rgb, alpha=image.alpha, inputs=[src], overwrite=options.overwrite)
 
 
-def output_for(src: Path, out: Path, *, many: bool) -> Path:
+def _check_dest_kind(src: Path, dest: Path, *, image: bool) -> None:
+    """A film needs a video file name and a photo an image file name (checked before the model)."""
+    if image and not is_image_path(dest):
+        exts = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise OutputError(f"{dest}: not an image file name for the image {src} (use {exts})")
+    if not image and is_image_path(dest):
+        raise OutputError(
+            f"{dest}: an image file name for the film {src}; use .mp4, .mkv, .mov, .avi or .webm"
+        )
+
+
+def _check_input(src: Path) -> bool:
+    """Fail fast on an unusable input (InputError); returns True for a still image."""
+    if not src.exists():
+        hint = " (broken symlink)" if src.is_symlink() else ""
+        raise InputError(f"{src}: no such file{hint}")
+    if src.is_dir():
+        raise InputError(f"{src}: is a directory, not a film or image")
+    if is_image_path(src):
+        try:
+            with Image.open(src) as img:
+                img.size  # noqa: B018 - the header alone tells a real image
+        except PermissionError as e:
+            raise InputError(f"{src}: permission denied reading the image") from e
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+            raise InputError(
+                f"{src}: not a readable image ({src.stat().st_size} bytes; {e})"
+            ) from e
+        return True
+    probe_video(src)
+    return False
+
+
+def _names_folder(out: Path | str) -> bool:
+    """True if ``out`` names a folder: an existing one, or a path written with a trailing slash."""
+    return Path(out).is_dir() or str(out).endswith(("/", os.sep))
+
+
+def output_for(src: Path, out: Path | str, *, many: bool) -> Path:
     """Destination of one input: ``out`` itself, or ``out/<input name>`` for a folder output."""
-    if many or out.is_dir() or str(out).endswith(("/", "\\")):
-        return out / src.name
-    return out
+    if many or _names_folder(out):
+        return Path(out) / src.name
+    return Path(out)
 
 
 def colorize_paths(
-    inputs: Sequence[Path], out: Path, options: ColorizeOptions
+    inputs: Sequence[Path | str], out: Path | str, options: ColorizeOptions
 ) -> list[VideoResult | Path]:
-    """Colour several files with one model load; ``out`` is a folder when there are several."""
+    """Colour several files with one model load; ``out`` is a folder when there are several.
+
+    ``out`` names a folder when it exists as one or ends with '/'; a missing folder is created.
+    Every input and output is checked before the (slow) model load.
+    """
+    inputs = [Path(p) for p in inputs]
+    settings = options.settings()
+    if not inputs:
+        raise UsageError("no input given")
     many = len(inputs) > 1
-    if many or str(out).endswith(("/", "\\")):
-        if out.exists() and not out.is_dir():
-            raise OutputError(f"{out}: not a folder (several inputs need -o DIR/)")
-        out.mkdir(parents=True, exist_ok=True)
+    folder = many or _names_folder(out)
     names = [p.name for p in inputs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if many and dupes:
         raise UsageError(f"two inputs share the file name {dupes[0]}: their outputs would collide")
-    for src in inputs:  # every input and output checked before the (slow) model load
-        if not src.exists():
-            raise InputError(f"{src}: no such file")
-        if src.is_dir():
-            raise InputError(f"{src}: is a directory, not a film or image")
-        check_output_path(output_for(src, out, many=many), inputs=list(inputs),
-                          overwrite=options.overwrite)
-    settings = options.settings()
+    images = [_check_input(src) for src in inputs]
+    create = folder and _check_new_folder(Path(out))
+    for src, image in zip(inputs, images, strict=True):
+        dest = output_for(src, out, many=many)
+        if not create:  # a folder still to be made holds nothing to collide with
+            check_output_path(dest, inputs=inputs, overwrite=options.overwrite)
+        _check_dest_kind(src, dest, image=image)
     colorizer = Colorizer.load(
         options.model, device=options.device, working_short_side=settings.working_short_side
     )
+    if create:
+        try:
+            Path(out).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"{out}: cannot create the output folder ({e.strerror or e})") from e
     results: list[VideoResult | Path] = []
-    for src in inputs:
+    for src, image in zip(inputs, images, strict=True):
         dest = output_for(src, out, many=many)
-        if is_image_path(src):
+        if image:
             results.append(colorize_image(src, dest, options, colorizer=colorizer))
         else:
             results.append(colorize_video(src, dest, options, colorizer=colorizer))
     return results
+
+
+def _check_new_folder(out: Path) -> bool:
+    """Whether the output folder must be created; OutputError if it is no folder or cannot be."""
+    if out.is_dir():
+        return False
+    if out.exists() or out.is_symlink():
+        raise OutputError(f"{out}: not a folder (several inputs need -o DIR/)")
+    base = out.absolute().parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise OutputError(f"{out}: cannot create the output folder: {base} is not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OutputError(
+            f"{out}: cannot create the output folder: {base} is not writable (permission denied)"
+        )
+    return True
 
 
 def colorize_array(rgb: np.ndarray, colorizer: Colorizer, saturation: float = 1.0) -> np.ndarray:

@@ -9,7 +9,8 @@ import torch.nn.functional as F
 GUIDED_RADIUS = 2
 """Box radius, in working-resolution pixels, of the local linear model."""
 GUIDED_EPS = 4.0
-"""Regulariser on L variance (L in 0..100 units): larger is smoother, smaller follows edges harder."""
+"""Regulariser on L variance (L in 0..100 units): larger is smoother, smaller follows edges
+harder."""
 
 
 def box(x: torch.Tensor, r: int) -> torch.Tensor:

@@ -14,7 +14,7 @@ from vidcolor.errors import ModelError
 from vidcolor.models.autoencoder import TINY_AUTOENCODER, autoencoder_colorizer
 from vidcolor.models.checkpoint import read_config, read_weights
 from vidcolor.models.chromagan import chromagan_colorizer
-from vidcolor.models.fusion import TINY_FUSION, fusion_colorizer
+from vidcolor.models.fusion import TINY_FUSION, fusion_colorizer, upgrade_state_dict
 from vidcolor.models.unet import TINY_UNET, unet_colorizer
 
 log = logging.getLogger("vidcolor")
@@ -65,7 +65,7 @@ def build_model(
         kwargs["pretrained_encoder"] = pretrained_encoder
     try:
         return ARCHITECTURES[arch](**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise ModelError(f"bad config for architecture {arch!r}: {exc}") from exc
 
 
@@ -92,6 +92,24 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     return shipped
 
 
+def check_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    """Strict key and shape check with a short message (first names and counts, not all)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    problems = []
+    for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
+        if keys:
+            more = f" and {len(keys) - 2} more" if len(keys) > 2 else ""
+            problems.append(f"{len(keys)} {label} ({', '.join(keys[:2])}{more})")
+    if problems:
+        raise ModelError(
+            f"{path}: weights do not match its config: {'; '.join(problems)}; "
+            "use the .json written with these weights, or retrain/re-export the checkpoint"
+        )
+
+
 def load_model(
     name_or_path: str | Path = DEFAULT_MODEL,
     *,
@@ -101,21 +119,22 @@ def load_model(
     """Load a checkpoint strictly; returns the model in eval mode and its config dict."""
     path = resolve_checkpoint(name_or_path)
     cfg = read_config(path)
+    if not isinstance(cfg.get("model", {}), dict):
+        raise ModelError(f"{path}: config field 'model' must be a mapping, got {cfg['model']!r}")
     model_cfg = dict(cfg.get("model", {}))
     for k, v in (overrides or {}).items():
         if v is not None:
             if k not in INFERENCE_OPTIONS or k not in model_cfg:
                 raise ModelError(f"option {k!r} does not apply to model {path.name}")
             model_cfg[k] = v
-    model = build_model(cfg["arch"], model_cfg)
-    state = read_weights(path)
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()
-        raise ModelError(
-            f"{path}: weights do not match its config ({cfg['arch']}): "
-            f"{first[1].strip() if len(first) > 1 else first[0]}"
-        ) from exc
+        model = build_model(cfg["arch"], model_cfg)
+    except ModelError as exc:  # name the file: the message alone does not say which checkpoint
+        raise ModelError(f"{path}: {exc}") from exc
+    state = read_weights(path)
+    if cfg["arch"] in PRIOR_ARCHITECTURES:
+        state = upgrade_state_dict(state)
+    check_state_dict(model, state, path)
+    model.load_state_dict(state, strict=True)
     log.debug("loaded %s (%s)", path, cfg["arch"])
     return model.to(device).eval(), cfg

@@ -20,14 +20,15 @@ class AutoencoderConfig:
 
 
 class AutoencoderColorizer(nn.Module):
-    """L in [0, 100] -> {'ab', 'ab_reg'}; H, W divisible by 8."""
+    """L in [0, 100] -> {'ab', 'ab_reg'}; H, W divisible by 2**levels (8 by default)."""
 
     arch = "autoencoder"
-    stride = 8
 
     def __init__(self, cfg: AutoencoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        # Each level halves the resolution, so the stride follows the number of levels.
+        self.stride = 2 ** len(cfg.channels)
         layers: list[nn.Module] = []
         cin = 1
         for ch in cfg.channels:
@@ -42,7 +43,8 @@ class AutoencoderColorizer(nn.Module):
             dec += [nn.Conv2d(cin, ch, 3, padding=1), nn.ReLU(inplace=True)]
             dec += [nn.Upsample(scale_factor=2, mode="nearest")]
             cin = ch
-        dec += [nn.Conv2d(cin, 32, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(32, 2, 3, padding=1)]
+        dec += [nn.Conv2d(cin, 32, 3, padding=1), nn.ReLU(inplace=True)]
+        dec += [nn.Conv2d(32, 2, 3, padding=1)]
         self.decoder = nn.Sequential(*dec)
 
     def config(self) -> dict:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import kornia.color as kc
 import torch
 import torch.nn.functional as F
@@ -42,7 +44,7 @@ def soft_encode(ab: torch.Tensor, centers: torch.Tensor) -> tuple[torch.Tensor, 
 
 
 def rebalance_weights(hist: torch.Tensor, lam: float = REBALANCE_LAMBDA) -> torch.Tensor:
-    """Per-bin loss weights from an ab histogram over the bins: w ∝ ((1-λ)p + λ/Q)^-1, E_p[w] = 1."""
+    """Per-bin loss weights from an ab histogram: w ∝ ((1-λ)p + λ/Q)^-1, scaled so E_p[w] = 1."""
     p = hist.double() / hist.sum().clamp_min(1)
     w = 1.0 / ((1 - lam) * p + lam / len(p))
     w = w / (p * w).sum()
@@ -67,7 +69,7 @@ def confidence(logits: torch.Tensor) -> torch.Tensor:
     """Per-pixel confidence in [0, 1]: 1 - normalised entropy of the bin distribution."""
     p = F.softmax(logits, dim=1)
     ent = -(p * p.clamp_min(1e-8).log()).sum(1, keepdim=True)
-    return 1.0 - ent / torch.log(torch.tensor(float(logits.shape[1])))
+    return 1.0 - ent / math.log(logits.shape[1])
 
 
 __all__ = [

@@ -43,7 +43,9 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def save_tensors(path: Path, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None = None) -> None:
+def save_tensors(
+    path: Path, tensors: dict[str, torch.Tensor], dtype: torch.dtype | None = None
+) -> None:
     """Save tensors atomically as safetensors (optionally casting floating tensors)."""
     out = {}
     for k, v in tensors.items():

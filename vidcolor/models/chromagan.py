@@ -3,8 +3,6 @@ with KL against a frozen Lite0 teacher on the colour image, and a PatchGAN criti
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,9 +48,19 @@ class PatchCritic(nn.Module):
         return self.net(x)
 
 
-def gradient_penalty(critic: PatchCritic, L: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP: (||grad critic(x_hat)|| - 1)^2 on random interpolates of real and fake ab."""
-    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device)
+def gradient_penalty(
+    critic: PatchCritic,
+    L: torch.Tensor,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """WGAN-GP: (||grad critic(x_hat)|| - 1)^2 on random interpolates of real and fake ab.
+
+    ``generator`` (on ``real``'s device) makes the interpolation weights reproducible.
+    """
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, generator=generator)
     x = (eps * real + (1 - eps) * fake).requires_grad_(True)
     score = critic(L, x)
     (grad,) = torch.autograd.grad(score.sum(), x, create_graph=True)
@@ -70,9 +78,8 @@ def class_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torc
 def chromagan_colorizer(
     *, weights: dict[str, torch.Tensor] | None = None, pretrained_encoder: bool = False, **overrides
 ) -> ChromaGANColorizer:
-    """Build the ChromaGAN generator; ``overrides`` are FusionConfig fields."""
-    known = {f.name for f in fields(FusionConfig)}
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items() if k in known}
+    """Build the ChromaGAN generator; ``overrides`` are FusionConfig fields (unknown ones raise)."""
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
     model = ChromaGANColorizer(FusionConfig(**overrides), pretrained_encoder=pretrained_encoder)
     if weights is not None:
         model.load_state_dict(weights, strict=True)

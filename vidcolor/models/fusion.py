@@ -3,7 +3,7 @@ bottleneck (Deep Koalarization), with a regression head, a quantised-bin head, o
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -20,7 +20,7 @@ HEADS = ("regression", "bins", "both")
 class FusionConfig:
     """Shape-defining options of the fusion network (stored in every checkpoint)."""
 
-    decoder_channels: tuple[int, ...] = (256, 128, 64, 48, 32)
+    decoder_channels: tuple[int, ...] = (192, 96, 64, 32)
     fusion_channels: int = 256
     head: str = "both"
     num_bins: int = 0
@@ -54,30 +54,59 @@ class UpBlock(nn.Module):
 
 
 class FusionDecoder(nn.Module):
-    """Decoder from the stride-32 features (with the fused embedding) up to stride 2."""
+    """Decoder from the stride-32 features (with the fused embedding) up to stride 4 or 2.
+
+    ``decoder_channels`` has one width for the bottleneck and one per upsampling level
+    (strides 16, 8, 4 and optionally 2): four widths end at stride 4, five at stride 2.
+    """
 
     def __init__(self, cfg: FusionConfig, skip_channels: tuple[int, ...]) -> None:
         super().__init__()
         d = cfg.decoder_channels
+        if len(d) not in (4, 5):
+            raise ValueError(f"decoder_channels needs 4 or 5 widths, got {len(d)}: {d}")
         s2, s4, s8, s16, s32 = skip_channels
         self.fuse_embed = nn.Linear(HEAD_CHANNELS, cfg.fusion_channels)
         self.bottleneck = conv_bn_relu(s32 + cfg.fusion_channels, d[0])
-        self.up16 = UpBlock(d[0], s16, d[1])
-        self.up8 = UpBlock(d[1], s8, d[2])
-        self.up4 = UpBlock(d[2], s4, d[3])
-        self.up2 = UpBlock(d[3], s2, d[4])
+        skips = (s16, s8, s4, s2)
+        self.ups = nn.ModuleList(
+            UpBlock(d[i], skips[i], d[i + 1]) for i in range(len(d) - 1)
+        )
 
     def forward(
         self, skips: list[torch.Tensor], emb: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns the stride-4 and stride-2 feature maps."""
+        """Returns the stride-4 feature map and the last (stride-4 or stride-2) one."""
         s2, s4, s8, s16, s32 = skips
         e = F.relu(self.fuse_embed(emb))[:, :, None, None].expand(-1, -1, *s32.shape[-2:])
         x = self.bottleneck(torch.cat([s32, e], 1))
-        x = self.up16(x, s16)
-        x = self.up8(x, s8)
-        x4 = self.up4(x, s4)
-        return x4, self.up2(x4, s2)
+        x4 = x
+        for up, skip in zip(self.ups, (s16, s8, s4, s2), strict=False):
+            x = up(x, skip)
+            if skip is s4:
+                x4 = x
+        return x4, x
+
+
+LEGACY_DECODER_KEYS = {
+    "decoder.up16.": "decoder.ups.0.",
+    "decoder.up8.": "decoder.ups.1.",
+    "decoder.up4.": "decoder.ups.2.",
+    "decoder.up2.": "decoder.ups.3.",
+}
+"""Decoder weight names of checkpoints written before the decoder became a list of levels."""
+
+
+def upgrade_state_dict(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename legacy decoder keys (``decoder.up16.*`` ...) so older checkpoints still load."""
+    out = {}
+    for k, v in state.items():
+        for old, new in LEGACY_DECODER_KEYS.items():
+            if k.startswith(old):
+                k = new + k[len(old) :]
+                break
+        out[k] = v
+    return out
 
 
 class FusionColorizer(nn.Module):
@@ -95,9 +124,11 @@ class FusionColorizer(nn.Module):
             raise ValueError(f"head must be one of {HEADS}, got {cfg.head!r}")
         self.cfg = cfg
         self.encoder = encoder if encoder is not None else lite0()
-        self.decoder = FusionDecoder(cfg, FEATURE_CHANNELS)
+        # The bin head reads stride 4: a bins-only net builds no (unused) stride-2 level.
+        d = cfg.decoder_channels[:4] if cfg.head == "bins" else cfg.decoder_channels
+        self.decoder = FusionDecoder(replace(cfg, decoder_channels=d), FEATURE_CHANNELS)
         d = cfg.decoder_channels
-        self.reg_head = nn.Conv2d(d[4], 2, 3, padding=1) if cfg.head != "bins" else None
+        self.reg_head = nn.Conv2d(d[-1], 2, 3, padding=1) if cfg.head != "bins" else None
         centers = abbins.in_gamut_bins() if cfg.num_bins == 0 else torch.zeros(cfg.num_bins, 2)
         if cfg.head != "regression":
             self.bin_head = nn.Conv2d(d[3], len(centers), 1)
@@ -134,14 +165,15 @@ class FusionColorizer(nn.Module):
             logits = self.bin_head(x4)
             out["logits"] = logits
             ab_bins = abbins.annealed_mean(logits, self.bin_centers, self.cfg.temperature)
-            ab_bins = F.interpolate(ab_bins, size=x2.shape[-2:], mode="bilinear", align_corners=False)
+            size2 = x2.shape[-2:]
+            ab_bins = F.interpolate(ab_bins, size=size2, mode="bilinear", align_corners=False)
             if ab is None:
                 ab = ab_bins
             else:
                 w = torch.full_like(ab[:, :1], self.cfg.mix)
                 if self.cfg.mix_confidence:
                     conf = abbins.confidence(logits)
-                    conf = F.interpolate(conf, size=x2.shape[-2:], mode="bilinear")
+                    conf = F.interpolate(conf, size=size2, mode="bilinear", align_corners=False)
                     w = (w * 2.0 * conf).clamp(0.0, 1.0)
                 ab = w * ab_bins + (1.0 - w) * ab
         assert ab is not None

@@ -78,7 +78,7 @@ class MBConv(nn.Module):
 
 
 class Lite0(nn.Module):
-    """EfficientNet-Lite0 classifier; :meth:`features` returns multi-scale maps and the embedding."""
+    """EfficientNet-Lite0 classifier; :meth:`features` gives multi-scale maps and the embedding."""
 
     def __init__(self, *, num_classes: int = NUM_CLASSES) -> None:
         super().__init__()

@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from vidcolor.errors import InputError, UsageError
 from vidcolor.lab import lab_to_rgb, rgb_to_l
@@ -37,6 +36,7 @@ from vidcolor.temporal.metrics import (
     warping_error_pair,
 )
 from vidcolor.temporal.stabilize import make_temporal_stage, run_stage_on_sequence
+from vidcolor.train.metrics import psnr, ssim
 
 ColorizeFn = Callable[[torch.Tensor], torch.Tensor]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -147,13 +147,12 @@ def read_clip(path: Path, *, max_frames: int | None = None) -> tuple[list[np.nda
 
 
 def working_size(size: tuple[int, int], short_side: int) -> tuple[int, int]:
-    """(h, w) with the short side ``short_side`` and the long side rounded to a multiple of 8."""
-    h, w = size
+    """The pipeline's working size for a frame of ``size`` (same rounding as ``vidcolor``)."""
     if short_side < 16:
         raise UsageError(f"working short side must be >= 16, got {short_side}")
-    scale = short_side / min(h, w)
-    long_side = max(8, round(max(h, w) * scale / 8) * 8)
-    return (short_side, long_side) if h <= w else (long_side, short_side)
+    from vidcolor.colorize import working_size as pipeline_working_size
+
+    return pipeline_working_size(size[0], size[1], short_side)
 
 
 def _predict(
@@ -175,9 +174,12 @@ def _predict(
     return L_work, torch.cat(preds)
 
 
-def _render(L_full: torch.Tensor, ab_work: torch.Tensor) -> torch.Tensor:
-    """Full-size RGB (1, 3, H, W) from full-size L and working-size ab."""
-    ab = F.interpolate(ab_work, size=L_full.shape[-2:], mode="bilinear", align_corners=False)
+def _render(L_full: torch.Tensor, ab_work: torch.Tensor, L_work: torch.Tensor) -> torch.Tensor:
+    """Full-size RGB (1, 3, H, W) from full-size L and working-size ab, upsampled guided by L
+    exactly as the film pipeline does."""
+    from vidcolor.upsample import guided_upsample
+
+    ab = guided_upsample(ab_work, L_work, L_full)
     return lab_to_rgb(torch.cat([L_full, ab], dim=1))
 
 
@@ -186,16 +188,18 @@ def _score(
     ab_seq: torch.Tensor,
     originals: list[np.ndarray],
     L_full: torch.Tensor,
+    L_work: torch.Tensor,
     flows: list[tuple[torch.Tensor, torch.Tensor] | None],
 ) -> VariantResult:
     """All metrics of one variant's working-size ab sequence."""
     psnrs, ssims, errors, hists = [], [], [], []
     prev: torch.Tensor | None = None
     for t, original in enumerate(originals):
-        rgb = _render(L_full[t : t + 1], ab_seq[t : t + 1])
-        out8 = (rgb[0].permute(1, 2, 0) * 255.0).round().clamp(0, 255).byte().numpy()
-        psnrs.append(float(peak_signal_noise_ratio(original, out8, data_range=255)))
-        ssims.append(float(structural_similarity(original, out8, channel_axis=2, data_range=255)))
+        rgb = _render(L_full[t : t + 1], ab_seq[t : t + 1], L_work[t : t + 1])
+        truth = torch.from_numpy(np.ascontiguousarray(original)).permute(2, 0, 1)[None] / 255.0
+        out8 = (rgb * 255.0).round() / 255.0
+        psnrs.append(float(psnr(out8, truth)))
+        ssims.append(float(ssim(out8, truth)))
         hists.append(color_histograms(rgb))
         pair = flows[t]
         if prev is not None:
@@ -249,7 +253,7 @@ def evaluate_frames(
         ab = run_stage_on_sequence(stage, L_work, pred)
         ms = (time.perf_counter() - start) * 1000.0 / len(originals)
         label = "per-frame" if stage.name == "none" else stage.name
-        result = _score(label, ab, originals, L_full, flows)
+        result = _score(label, ab, originals, L_full, L_work, flows)
         result.ms_per_frame, result.cuts = ms, list(stage.cuts)
         variants.append(result)
     return EvalResult(

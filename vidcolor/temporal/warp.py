@@ -20,9 +20,9 @@ def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torc
     key = (h, w, str(device), dtype)
     grid = _GRID_CACHE.get(key)
     if grid is None:
-        ys = torch.linspace(-1.0, 1.0, h, device=device, dtype=dtype) if h > 1 else torch.zeros(1)
-        xs = torch.linspace(-1.0, 1.0, w, device=device, dtype=dtype) if w > 1 else torch.zeros(1)
-        gy, gx = torch.meshgrid(ys.to(device, dtype), xs.to(device, dtype), indexing="ij")
+        ys = torch.linspace(-1.0, 1.0, h, device=device, dtype=dtype)
+        xs = torch.linspace(-1.0, 1.0, w, device=device, dtype=dtype)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")
         grid = torch.stack([gx, gy], dim=-1).unsqueeze(0)
         if len(_GRID_CACHE) > 16:
             _GRID_CACHE.clear()

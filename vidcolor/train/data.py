@@ -52,8 +52,8 @@ def load_rgb(path: Path, short_side: int | None) -> np.ndarray | None:
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im).convert("RGB")
-            rgb = np.asarray(im)
-    except Exception:  # noqa: BLE001 - any undecodable file is skipped and counted
+            rgb = np.array(im)  # a writable copy (asarray of a PIL image is read-only)
+    except Exception:  # any undecodable file is skipped and counted, never a crash
         return None
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 8:
         return None
@@ -165,7 +165,8 @@ class StepBatchSampler(torch.utils.data.Sampler):
     """Yields the batch of (index, seed) keys for each step from ``start`` to ``steps``."""
 
     def __init__(self, n: int, batch_size: int, *, seed: int, start: int, steps: int) -> None:
-        self.n, self.batch_size, self.seed, self.start, self.steps = n, batch_size, seed, start, steps
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.start, self.steps = start, steps
 
     def __len__(self) -> int:
         return max(0, self.steps - self.start)

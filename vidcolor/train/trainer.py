@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import logging
@@ -16,10 +17,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from vidcolor import lab
+from vidcolor.colorize import pick_device
 from vidcolor.errors import DataError, DeviceError, ModelError, UsageError
 from vidcolor.models import (
     ARCHITECTURES,
@@ -36,7 +39,7 @@ from vidcolor.models.checkpoint import (
     save_tensors,
 )
 from vidcolor.models.chromagan import PatchCritic, class_kl, gradient_penalty
-from vidcolor.models.infer import predict_ab
+from vidcolor.models.fusion import upgrade_state_dict
 from vidcolor.models.lite0 import lite0
 from vidcolor.train import losses
 from vidcolor.train.data import (
@@ -48,9 +51,12 @@ from vidcolor.train.data import (
     load_image_set,
 )
 from vidcolor.train.degrade import DegradeOptions
-from vidcolor.train.metrics import colorfulness, psnr, ssim
+from vidcolor.train.evaluate import evaluate_one
 
 log = logging.getLogger("vidcolor")
+
+TINY_CRITIC = (16, 32, 32, 32)
+"""PatchCritic channels with ``tiny`` (the full critic is most of a tiny run's cost)."""
 
 
 @dataclass(frozen=True)
@@ -95,17 +101,6 @@ class TrainOptions:
         return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
 
 
-def pick_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; 'cuda' without a GPU is a clear error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
-    if name not in ("cpu",) and not name.startswith("cuda"):
-        raise UsageError(f"--device must be auto, cpu or cuda, got {name!r}")
-    return torch.device(name)
-
-
 def lr_factor(step: int, *, warmup: int, steps: int) -> float:
     """Linear warm-up then cosine decay to 2% of the peak."""
     if step < warmup:
@@ -133,6 +128,7 @@ def _optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict, d
 
 
 def _optimizer_from(tensors: dict, plain: dict, prefix: str) -> dict:
+    """Inverse of :func:`_optimizer_tensors`: a state dict for ``load_state_dict``."""
     state = {
         int(pid): {k: tensors[f"{prefix}.{pid}.{k}"] for k in keys}
         for pid, keys in plain["state_keys"].items()
@@ -149,10 +145,21 @@ class Trainer:
                 f"unknown --model {opt.model!r}; choose one of {', '.join(ARCHITECTURES)}"
             )
         if opt.steps < 1 or opt.batch_size < 1:
-            raise UsageError(f"--steps and --batch-size must be >= 1, got {opt.steps}, {opt.batch_size}")
+            raise UsageError(
+                f"--steps and --batch-size must be >= 1, got {opt.steps}, {opt.batch_size}"
+            )
+        if opt.keep_checkpoints < 1 or opt.ckpt_every < 1 or opt.val_every < 1:
+            raise UsageError(
+                "keep_checkpoints, --ckpt-every and --val-every must be >= 1, got "
+                f"{opt.keep_checkpoints}, {opt.ckpt_every}, {opt.val_every}"
+            )
         self.opt = opt
         self.device = pick_device(opt.device)
         self.out = Path(opt.out)
+        # Seed before anything is built, so --seed fixes the initial weights too.
+        torch.manual_seed(opt.seed)
+        np.random.seed(opt.seed)
+        random.seed(opt.seed)
         cfg = dict(TINY_CONFIGS[opt.model]) if opt.tiny else {}
         cfg.update(opt.model_overrides)
         self.model = build_model(opt.model, cfg, pretrained_encoder=not opt.tiny)
@@ -167,9 +174,11 @@ class Trainer:
         self.encoder = getattr(self.model, "encoder", None)
         if self.encoder is not None:
             self.encoder.requires_grad_(False)
-        self.critic = PatchCritic().to(self.device) if self.is_gan else None
-        self.teacher = lite0(pretrained=not opt.tiny).to(self.device).eval() if self.is_gan else None
-        if self.teacher is not None:
+        critic = (PatchCritic(TINY_CRITIC) if opt.tiny else PatchCritic()) if self.is_gan else None
+        self.critic = critic.to(self.device) if critic is not None else None
+        self.teacher = None
+        if self.is_gan:  # frozen ImageNet classifier whose class distribution the generator learns
+            self.teacher = lite0(pretrained=not opt.tiny).to(self.device).eval()
             self.teacher.requires_grad_(False)
         self.optim = self._make_optimizer()
         self.critic_optim = (
@@ -201,11 +210,15 @@ class Trainer:
             train, val = files, []
         cache = round(self.opt.image_size * 1.15)
         train_set = load_image_set(train, short_side=cache, what="training images")
-        val_set = (
-            load_image_set(val, short_side=self.opt.val_size, what="validation images")
-            if val
-            else None
-        )
+        val_set = None
+        if val:
+            try:
+                val_set = load_image_set(
+                    val, short_side=self.opt.val_size, what="validation images"
+                )
+            except DataError:  # the held-out files are all broken or grey: train without
+                log.warning("no usable validation images among %d files; validation skipped",
+                            len(val))
         return train_set, val_set
 
     def fit_rebalancing(self, images: ImageSet) -> None:
@@ -232,7 +245,10 @@ class Trainer:
         if self.encoder is not None and unfrozen:
             self.encoder.requires_grad_(True)
         for g in self.optim.param_groups:
-            scale = (self.opt.encoder_lr_scale if unfrozen else 0.0) if g.get("name") == "encoder" else 1.0
+            if g.get("name") == "encoder":
+                scale = self.opt.encoder_lr_scale if unfrozen else 0.0
+            else:
+                scale = 1.0
             g["lr"] = self.opt.lr * f * scale
         if self.critic_optim is not None:
             for g in self.critic_optim.param_groups:
@@ -273,14 +289,17 @@ class Trainer:
         self.set_lr()
         logs: dict[str, float] = {}
         if self.critic is not None:
-            with torch.no_grad(), torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
+            amp = torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp)
+            with torch.no_grad(), amp:
                 fake = self.model(L)["ab"].float()
             d_loss = self.critic(L, fake).mean() - self.critic(L, ab).mean()
-            gp = gradient_penalty(self.critic, L, ab, fake)
+            # The interpolation weights come from the step alone: exact on resume, any device.
+            gen = torch.Generator(self.device).manual_seed(self.opt.seed * 1_000_003 + self.step)
+            gp = gradient_penalty(self.critic, L, ab, fake, generator=gen)
             self.critic_optim.zero_grad(set_to_none=True)
             (d_loss + self.opt.gp_weight * gp).backward()
             self.critic_optim.step()
-            logs.update(critic=float(d_loss), gp=float(gp))
+            logs.update(critic=float(d_loss.detach()), gp=float(gp.detach()))
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
             out = self.model(L)
         loss, parts = self.generator_loss(out, ab, rgb, L)
@@ -289,10 +308,11 @@ class Trainer:
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), 5.0)
         self.optim.step()
         self.step += 1
-        logs.update(parts, loss=float(loss))
+        logs.update(parts, loss=float(loss.detach()))
         return logs
 
     def encoder_trainable(self) -> bool:
+        """Whether the ImageNet encoder trains at the current step (``unfreeze_at`` reached)."""
         return self.opt.unfreeze_at is not None and self.step >= self.opt.unfreeze_at
 
     # ---------------------------------------------------------------- validation
@@ -303,7 +323,7 @@ class Trainer:
         sums: dict[str, list[float]] = {}
         grid = []
         for i, img in enumerate(val.images):
-            rgb = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float().to(self.device) / 255
+            rgb = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].to(self.device) / 255.0
             m = evaluate_one(self.model, rgb)
             for k, v in m["metrics"].items():
                 sums.setdefault(k, []).append(v)
@@ -316,6 +336,7 @@ class Trainer:
 
     # ---------------------------------------------------------------- checkpoints
     def model_config(self, metrics: dict[str, float] | None = None) -> dict[str, Any]:
+        """The checkpoint's JSON config: architecture, network config, step, metrics, options."""
         return {
             "arch": self.opt.model,
             "model": self.model.config(),
@@ -330,59 +351,93 @@ class Trainer:
         tmp = self.out / f".tmp-{name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        save_checkpoint(tmp / "model.safetensors", self.model, self.model_config(metrics))
+        try:
+            save_checkpoint(tmp / "model.safetensors", self.model, self.model_config(metrics))
+            if not final:
+                tensors, plain = self._train_state()
+                save_tensors(tmp / "train_state.safetensors", tensors)
+                atomic_write_bytes(tmp / "train_state.json", json.dumps(plain).encode())
+            dest = self.out / name
+            if dest.exists():  # only 'final' (or a re-save of the same step) is ever replaced
+                trash = self.out / f".tmp-old-{name}-{os.getpid()}"
+                os.replace(dest, trash)
+                shutil.rmtree(trash, ignore_errors=True)
+            os.replace(tmp, dest)
+        except BaseException:  # Ctrl-C or a full disk: no half-written folder stays behind
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         if not final:
-            tensors, plain = _optimizer_tensors(self.optim, "optim")
-            if self.critic is not None:
-                t2, p2 = _optimizer_tensors(self.critic_optim, "critic_optim")
-                tensors.update(t2)
-                plain["critic_optim"] = p2
-                tensors.update({f"critic.{k}": v for k, v in self.critic.state_dict().items()})
-            tensors["rng.torch"] = torch.get_rng_state()
-            plain["rng_numpy"] = np.random.get_state()[1].tolist()
-            plain["rng_numpy_pos"] = int(np.random.get_state()[2])
-            plain["rng_python"] = repr(random.getstate())
-            plain["step"] = self.step
-            save_tensors(tmp / "train_state.safetensors", tensors)
-            atomic_write_bytes(tmp / "train_state.json", json.dumps(plain).encode())
-        dest = self.out / name
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-        if not final:
-            old = sorted(self.out.glob("ckpt-*"))[: -self.opt.keep_checkpoints]
-            for p in old:
-                shutil.rmtree(p, ignore_errors=True)
+            for old in sorted(self.out.glob("ckpt-*"))[: -self.opt.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
         return dest / "model.safetensors"
 
-    def load_resume(self) -> None:
-        """Continue exactly from the newest complete checkpoint in the run folder."""
+    def _train_state(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """Optimizer, critic and RNG state for an exact resume: (tensors, plain JSON)."""
+        tensors, plain = _optimizer_tensors(self.optim, "optim")
+        if self.critic is not None:
+            t2, p2 = _optimizer_tensors(self.critic_optim, "critic_optim")
+            tensors.update(t2)
+            plain["critic_optim"] = p2
+            tensors.update({f"critic.{k}": v for k, v in self.critic.state_dict().items()})
+        tensors["rng.torch"] = torch.get_rng_state()
+        if self.device.type == "cuda":
+            tensors["rng.cuda"] = torch.cuda.get_rng_state(self.device)
+        _, keys, pos, has_gauss, cached = np.random.get_state()
+        plain["rng_numpy"] = keys.tolist()
+        plain["rng_numpy_pos"] = int(pos)
+        plain["rng_numpy_gauss"] = [int(has_gauss), float(cached)]
+        plain["rng_python"] = repr(random.getstate())
+        plain["step"] = self.step
+        return tensors, plain
+
+    def check_fresh_out(self) -> None:
+        """A fresh run must not share a folder with older checkpoints: the pruning of old
+        checkpoints would delete the new run's lower-numbered ones, and --resume pick the old."""
+        old = sorted(self.out.glob("ckpt-*")) + sorted(self.out.glob("final"))
+        if old:
+            raise UsageError(
+                f"{self.out} already holds checkpoints ({old[-1].name}); pass --resume to "
+                "continue that run or choose a new --out"
+            )
+
+    def resume_dir(self) -> Path:
+        """The newest complete checkpoint folder (ckpt-*/ with its train state)."""
         ckpts = sorted(self.out.glob("ckpt-*/train_state.json"))
         if not ckpts:
             raise UsageError(f"--resume: no checkpoint in {self.out} (expected ckpt-*/)")
-        d = ckpts[-1].parent
-        cfg = read_config(d / "model.safetensors")
+        return ckpts[-1].parent
+
+    def load_resume(self) -> None:
+        """Continue exactly from the newest complete checkpoint in the run folder."""
+        d = self.resume_dir()
+        wpath = d / "model.safetensors"
+        cfg = read_config(wpath)
         if cfg["arch"] != self.opt.model:
             raise UsageError(f"--resume: {d} holds a {cfg['arch']} model, not {self.opt.model}")
-        self.model.load_state_dict(read_weights(d / "model.safetensors"), strict=True)
-        plain = json.loads((d / "train_state.json").read_text())
-        from safetensors.torch import load_file
-
-        tensors = load_file(str(d / "train_state.safetensors"))
-        self.optim.load_state_dict(_optimizer_from(tensors, plain, "optim"))
-        if self.critic is not None:
-            self.critic_optim.load_state_dict(
-                _optimizer_from(tensors, plain["critic_optim"], "critic_optim")
-            )
-            self.critic.load_state_dict(
-                {k[len("critic."):]: v for k, v in tensors.items() if k.startswith("critic.")}
-            )
+        try:
+            self.model.load_state_dict(upgrade_state_dict(read_weights(wpath)), strict=True)
+            plain = json.loads((d / "train_state.json").read_text())
+            tensors = load_file(str(d / "train_state.safetensors"))
+            self.optim.load_state_dict(_optimizer_from(tensors, plain, "optim"))
+            if self.critic is not None:
+                self.critic_optim.load_state_dict(
+                    _optimizer_from(tensors, plain["critic_optim"], "critic_optim")
+                )
+                n = len("critic.")
+                self.critic.load_state_dict(
+                    {k[n:]: v for k, v in tensors.items() if k.startswith("critic.")}
+                )
+        except (RuntimeError, ValueError, KeyError, OSError, SafetensorError) as exc:
+            raise ModelError(
+                f"--resume: {d} does not fit this run (same --model, --tiny and options?): "
+                f"{_first_line(exc)}"
+            ) from exc
         torch.set_rng_state(tensors["rng.torch"])
-        np.random.set_state(
-            ("MT19937", np.array(plain["rng_numpy"], dtype=np.uint32), plain["rng_numpy_pos"], 0, 0.0)
-        )
-        import ast
-
+        if "rng.cuda" in tensors and self.device.type == "cuda":
+            torch.cuda.set_rng_state(tensors["rng.cuda"], self.device)
+        has_gauss, cached = plain.get("rng_numpy_gauss", (0, 0.0))
+        keys = np.array(plain["rng_numpy"], dtype=np.uint32)
+        np.random.set_state(("MT19937", keys, plain["rng_numpy_pos"], has_gauss, cached))
         random.setstate(ast.literal_eval(plain["rng_python"]))
         self.step = int(plain["step"])
         log.info("resumed from %s at step %d", d, self.step)
@@ -391,17 +446,25 @@ class Trainer:
         """Start from another checkpoint's weights (same architecture, strict)."""
         wpath = resolve_checkpoint(path)
         cfg = read_config(wpath)
-        state = read_weights(wpath)
+        state = upgrade_state_dict(read_weights(wpath))
         try:
             self.model.load_state_dict(state, strict=self.opt.model == cfg["arch"])
         except RuntimeError as exc:
-            raise ModelError(f"{wpath}: --init weights do not fit {self.opt.model}: {exc}") from exc
+            raise ModelError(
+                f"{wpath}: --init weights do not fit {self.opt.model}: {_first_line(exc)}"
+            ) from exc
 
     # ---------------------------------------------------------------- loop
     def run(self) -> Path:
         """Train to ``steps``; returns the final model's weights path."""
         opt = self.opt
+        if opt.resume:
+            self.resume_dir()  # fail before the (slow) data loading
+        else:
+            self.check_fresh_out()
         self.out.mkdir(parents=True, exist_ok=True)
+        for stale in self.out.glob(".tmp-*"):  # left by a run killed while saving
+            shutil.rmtree(stale, ignore_errors=True)
         torch.manual_seed(opt.seed)
         np.random.seed(opt.seed)
         random.seed(opt.seed)
@@ -423,11 +486,16 @@ class Trainer:
             num_workers=opt.workers,
             prefetch_factor=4 if opt.workers else None,
             pin_memory=self.device.type == "cuda",
+            # Its own generator: the loader must not draw from the global RNG that checkpoints
+            # save, or a resumed run would continue from a different RNG state.
+            generator=torch.Generator().manual_seed(opt.seed),
         )
         writer = _tensorboard(self.out)
         csv_path = self.out / "metrics.csv"
         metrics: dict[str, float] = {}
-        bar = tqdm(total=opt.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+        bar = tqdm(
+            total=opt.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True
+        )
         t0, seen = time.perf_counter(), 0
         try:
             for grey, rgb in loader:
@@ -453,7 +521,8 @@ class Trainer:
                     if writer is not None:
                         for k, v in metrics.items():
                             writer.add_scalar(f"val/{k}", v, self.step)
-                    bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+                    shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+                    bar.write(f"step {self.step}: {shown}")
                 if self.step % opt.ckpt_every == 0 or last:
                     self.save(metrics)
         finally:
@@ -463,29 +532,13 @@ class Trainer:
         return self.save(metrics, final=True)
 
 
-def evaluate_one(model: nn.Module, rgb: torch.Tensor) -> dict[str, Any]:
-    """Colour one RGB image (1, 3, H, W) from its grey version; metrics vs truth and grey."""
-    truth_lab = lab.rgb_to_lab(rgb)
-    L = truth_lab[:, :1]
-    ab = predict_ab(model, L)
-    pred = lab.lab_to_rgb(torch.cat([L, ab], 1))
-    grey = lab.lab_to_rgb(torch.cat([L, torch.zeros_like(ab)], 1))
-    cf_truth = float(colorfulness(rgb))
-    cf_pred = float(colorfulness(pred))
-    return {
-        "pred": pred,
-        "grey": grey,
-        "metrics": {
-            "psnr": float(psnr(pred, rgb)),
-            "ssim": float(ssim(pred, rgb)),
-            "colorfulness": cf_pred,
-            "colorfulness_truth": cf_truth,
-            "colorfulness_gap": cf_pred - cf_truth,
-            "grey_psnr": float(psnr(grey, rgb)),
-            "grey_ssim": float(ssim(grey, rgb)),
-            "grey_colorfulness": float(colorfulness(grey)),
-        },
-    }
+def _first_line(exc: BaseException) -> str:
+    """The informative line of a (often multi-line) torch error, for one-line messages."""
+    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    # load_state_dict says "Error(s) in loading state_dict for X:" first; the detail is next.
+    return lines[1] if len(lines) > 1 and lines[0].startswith("Error(s)") else lines[0]
 
 
 def save_grid(path: Path, rows: list[tuple[torch.Tensor, ...]], height: int = 128) -> None:
@@ -511,6 +564,7 @@ def save_grid(path: Path, rows: list[tuple[torch.Tensor, ...]], height: int = 12
 
 
 def _log_row(path: Path, step: int, kind: str, values: dict[str, float]) -> None:
+    """Append one step's values to the long-format metrics CSV."""
     new = not path.exists()
     with path.open("a", newline="") as f:
         w = csv.writer(f)
@@ -520,7 +574,8 @@ def _log_row(path: Path, step: int, kind: str, values: dict[str, float]) -> None
             w.writerow([step, kind, k, f"{v:.6g}"])
 
 
-def _tensorboard(out: Path):  # noqa: ANN202 - optional dependency
+def _tensorboard(out: Path) -> Any:
+    """A SummaryWriter in ``out/tb``, or None without tensorboard (an optional dependency)."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:

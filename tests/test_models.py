@@ -1,0 +1,449 @@
+"""Tests of the networks, their registry and checkpoints, the Lite0 ImageNet prior, the ab bins,
+the Lab conversions and guided chroma upsampling. Tiny configs, 32-64 px, CPU only."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from torch import nn
+
+from vidcolor import lab
+from vidcolor.errors import ModelError
+from vidcolor.models import (
+    ARCHITECTURES,
+    TINY_CONFIGS,
+    build_model,
+    load_model,
+    models_dir,
+    resolve_checkpoint,
+)
+from vidcolor.models import bins as abbins
+from vidcolor.models.checkpoint import (
+    config_path,
+    export_checkpoint,
+    read_config,
+    save_checkpoint,
+)
+from vidcolor.models.fusion import LEGACY_DECODER_KEYS, upgrade_state_dict
+from vidcolor.models.infer import pad_amounts, predict_ab
+from vidcolor.models.lite0 import Lite0, lite0
+from vidcolor.upsample import guided_upsample
+
+# (test id, architecture, config): every architecture, the fusion net with each head.
+VARIANTS = [
+    ("fusion-regression", "fusion", {**TINY_CONFIGS["fusion"], "head": "regression"}),
+    ("fusion-bins", "fusion", {**TINY_CONFIGS["fusion"], "head": "bins"}),
+    ("fusion-both", "fusion", {**TINY_CONFIGS["fusion"], "head": "both"}),
+    ("chromagan", "chromagan", dict(TINY_CONFIGS["chromagan"])),
+    ("unet", "unet", dict(TINY_CONFIGS["unet"])),
+    ("autoencoder", "autoencoder", dict(TINY_CONFIGS["autoencoder"])),
+]
+IMAGENET_CATS = range(281, 286)
+"""ImageNet classes 281-285: tabby, tiger cat, Persian, Siamese, Egyptian cat."""
+
+
+def tiny(arch: str, config: dict[str, Any] | None = None, seed: int = 0) -> nn.Module:
+    """A tiny model with reproducible random weights, in eval mode."""
+    torch.manual_seed(seed)
+    return build_model(arch, TINY_CONFIGS[arch] if config is None else config).eval()
+
+
+def structured_l(h: int, w: int, batch: int = 1) -> torch.Tensor:
+    """Lightness with structure (gradient, disc, stripes) in [5, 95], (B, 1, H, W)."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    disc = ((x - 0.6) ** 2 + (y - 0.4) ** 2 < 0.08).float()
+    L = 10 + 60 * x + 20 * disc + 5 * torch.sin(12 * y)
+    return torch.stack([L + 3 * i for i in range(batch)])[:, None].clamp(5, 95)
+
+
+def at(path: Path) -> str:
+    """Regex matching a message that starts with ``path`` (escaped: tmp paths hold dots)."""
+    return re.escape(str(path))
+
+
+def save_tiny(path: Path, model: nn.Module, arch: str) -> Path:
+    """Save a model as a checkpoint the way training does (weights + JSON config)."""
+    save_checkpoint(path, model, {"arch": arch, "model": model.config(), "step": 0})
+    return path
+
+
+@pytest.fixture(scope="module")
+def unet_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny U-Net checkpoint (cheap to copy and damage)."""
+    return save_tiny(tmp_path_factory.mktemp("unet") / "unet.safetensors", tiny("unet"), "unet")
+
+
+# ------------------------------------------------------------------ architectures
+
+
+@pytest.mark.parametrize(
+    ("arch", "config"), [v[1:] for v in VARIANTS], ids=[v[0] for v in VARIANTS]
+)
+def test_forward_backward(arch: str, config: dict[str, Any]) -> None:
+    torch.manual_seed(0)
+    model = build_model(arch, config).train()
+    L = structured_l(64, 64, batch=2)
+    out = model(L)
+    assert out["ab"].shape == (2, 2, 64, 64)
+    assert torch.isfinite(out["ab"]).all()
+    assert out["ab"].abs().max() <= lab.AB_SCALE * 1.001  # tanh or a mean of in-range bins
+    head = config.get("head")
+    if arch in ("fusion", "chromagan"):
+        q = int(model.bin_centers.shape[0]) if head != "regression" else 0
+        assert ("logits" in out) == (head != "regression")
+        assert ("ab_reg" in out) == (head != "bins")
+        if q:
+            assert out["logits"].shape == (2, q, 16, 16)  # the bin head works at stride 4
+    if arch == "chromagan":
+        assert out["class_logits"].shape == (2, 1000)
+    loss = sum(v.float().square().mean() for k, v in out.items() if k != "embedding")
+    loss.backward()
+    # The encoder's ImageNet classifier is kept for loading strictly but not used.
+    grads = {n: p.grad for n, p in model.named_parameters() if not n.startswith("encoder._fc.")}
+    missing = [n for n, g in grads.items() if g is None]
+    assert not missing, f"parameters without gradient: {missing[:5]}"
+    assert all(torch.isfinite(g).all() for g in grads.values())
+    assert sum(float(g.abs().sum()) for g in grads.values()) > 0
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_builders_are_keyword_only(arch: str) -> None:
+    builder = ARCHITECTURES[arch]
+    with pytest.raises(TypeError):
+        builder(TINY_CONFIGS[arch])  # a positional config is refused
+    with pytest.raises(TypeError, match="no_such_option"):
+        builder(no_such_option=1)
+    with pytest.raises(ModelError, match=rf"bad config for architecture '{arch}'.*no_such_option"):
+        build_model(arch, {**TINY_CONFIGS[arch], "no_such_option": 1})
+    # Configs come back from JSON with lists; the rebuilt network has the same shapes.
+    model = builder(**TINY_CONFIGS[arch])
+    again = build_model(arch, json.loads(json.dumps(model.config())))
+    shapes = {k: v.shape for k, v in model.state_dict().items()}
+    assert shapes == {k: v.shape for k, v in again.state_dict().items()}
+
+
+def test_unknown_architecture() -> None:
+    with pytest.raises(ModelError, match=r"unknown architecture 'resnet'.*fusion"):
+        build_model("resnet")
+
+
+@pytest.mark.parametrize(
+    ("arch", "size", "stride"),
+    [("fusion", (48, 64), 32), ("unet", (64, 62), 4), ("autoencoder", (36, 64), 8)],
+)
+def test_size_not_divisible_by_stride(arch: str, size: tuple[int, int], stride: int) -> None:
+    model = tiny(arch)
+    assert model.stride == stride
+    h, w = size
+    with pytest.raises(ValueError, match=f"divisible by {stride}, got {h}x{w}"):
+        model(torch.full((1, 1, h, w), 50.0))
+
+
+def test_autoencoder_stride_follows_levels() -> None:
+    model = tiny("autoencoder", {"channels": (4, 4, 4, 4), "middle": 4})
+    assert model.stride == 16
+    assert model(torch.full((1, 1, 32, 48), 50.0))["ab"].shape == (1, 2, 32, 48)
+    with pytest.raises(ValueError, match="divisible by 16, got 40x48"):
+        model(torch.full((1, 1, 40, 48), 50.0))
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_predict_ab_any_size(arch: str) -> None:
+    model = tiny(arch)
+    with torch.no_grad():
+        for h, w in ((45, 37), (20, 70)):  # reflect padding, then pads wider than the image
+            ab = predict_ab(model, structured_l(h, w))
+            assert ab.shape == (1, 2, h, w)
+            assert torch.isfinite(ab).all()
+        L = structured_l(64, 64)  # already a multiple: no padding, the plain forward pass
+        assert torch.equal(predict_ab(model, L), model(L)["ab"])
+
+
+def test_pad_amounts() -> None:
+    assert pad_amounts(45, 37, 32) == (19, 27)
+    assert pad_amounts(64, 32, 32) == (0, 0)
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+@pytest.mark.parametrize("arch", ["fusion", "unet"])
+def test_checkpoint_round_trip(tmp_path: Path, arch: str) -> None:
+    model = tiny(arch, seed=3)
+    if arch == "fusion":  # buffers are part of the checkpoint too
+        model.bin_weights.copy_(torch.linspace(0.5, 2.0, model.bin_weights.numel()))
+    path = save_tiny(tmp_path / "m.safetensors", model, arch)
+    loaded, cfg = load_model(path)
+    assert cfg["arch"] == arch and not loaded.training
+    assert type(loaded) is type(model)
+    L = structured_l(64, 64)
+    with torch.no_grad():
+        assert torch.equal(loaded(L)["ab"], model(L)["ab"])
+    # fp16 export: about half the size, stored as fp16, loads strictly and predicts closely.
+    half = tmp_path / "half.safetensors"
+    export_checkpoint(path, half, note="shipped")
+    assert read_config(half)["note"] == "shipped"
+    assert half.stat().st_size < 0.6 * path.stat().st_size
+    with safe_open(str(half), "pt") as f:
+        dtypes = {f.get_tensor(k).dtype for k in f.keys()}  # noqa: SIM118 - not a dict
+    assert torch.float16 in dtypes and torch.float32 not in dtypes
+    loaded16, _ = load_model(half)
+    with torch.no_grad():
+        diff = (loaded16(L)["ab"] - model(L)["ab"]).abs().max()
+    assert diff < 1.0, f"fp16 export moved ab by {diff:.3f} Lab units"
+
+
+def test_run_folder_resolves_to_newest(tmp_path: Path) -> None:
+    model = tiny("unet")
+    for step in (10, 20):
+        (tmp_path / f"ckpt-{step:07d}").mkdir()
+        save_tiny(tmp_path / f"ckpt-{step:07d}" / "model.safetensors", model, "unet")
+    assert resolve_checkpoint(tmp_path) == tmp_path / "ckpt-0000020" / "model.safetensors"
+    (tmp_path / "final").mkdir()
+    save_tiny(tmp_path / "final" / "model.safetensors", model, "unet")
+    assert resolve_checkpoint(tmp_path) == tmp_path / "final" / "model.safetensors"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match=r"empty: folder holds no checkpoint"):
+        resolve_checkpoint(tmp_path / "empty")
+
+
+def _copy(src: Path, dest: Path) -> Path:
+    """Copy a checkpoint (weights and config) to ``dest``."""
+    dest.write_bytes(src.read_bytes())
+    config_path(dest).write_bytes(config_path(src).read_bytes())
+    return dest
+
+
+def test_config_that_does_not_match_weights(tmp_path: Path, unet_ckpt: Path) -> None:
+    path = _copy(unet_ckpt, tmp_path / "wide.safetensors")
+    cfg = json.loads(config_path(path).read_text())
+    cfg["model"]["channels"] = [8, 16, 32]  # the weights were trained with (8, 16, 16)
+    config_path(path).write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match=at(path) + r": weights do not match.*wrong shape"):
+        load_model(path)
+
+
+def test_config_with_unknown_option_or_architecture(tmp_path: Path, unet_ckpt: Path) -> None:
+    path = _copy(unet_ckpt, tmp_path / "odd.safetensors")
+    cfg = json.loads(config_path(path).read_text())
+    config_path(path).write_text(json.dumps({**cfg, "model": {**cfg["model"], "depth": 3}}))
+    with pytest.raises(ModelError, match=at(path) + r": bad config for architecture 'unet'.*depth"):
+        load_model(path)
+    config_path(path).write_text(json.dumps({**cfg, "arch": "resnet"}))
+    with pytest.raises(ModelError, match=at(path) + r": unknown architecture 'resnet'"):
+        load_model(path)
+
+
+def test_chromagan_config_keys_are_strict() -> None:
+    """An unknown key used to be dropped silently for chromagan (but not for fusion)."""
+    with pytest.raises(ModelError, match=r"bad config for architecture 'chromagan'.*colour_boost"):
+        build_model("chromagan", {**TINY_CONFIGS["chromagan"], "colour_boost": 2.0})
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "empty"])
+def test_damaged_weights(tmp_path: Path, unet_ckpt: Path, damage: str) -> None:
+    path = _copy(unet_ckpt, tmp_path / f"{damage}.safetensors")
+    data = path.read_bytes()
+    if damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00\x01not a safetensors file" * 10)
+    else:
+        path.write_bytes(b"")
+    with pytest.raises(ModelError, match=at(path) + r": damaged or not a safetensors checkpoint"):
+        load_model(path)
+
+
+def test_missing_config_or_file(tmp_path: Path, unet_ckpt: Path) -> None:
+    path = _copy(unet_ckpt, tmp_path / "alone.safetensors")
+    config_path(path).unlink()
+    with pytest.raises(ModelError, match=at(config_path(path)) + r": config missing"):
+        load_model(path)
+    gone = tmp_path / "gone.safetensors"
+    with pytest.raises(ModelError, match=at(gone) + r": checkpoint not found"):
+        load_model(gone)
+    bad_json = _copy(unet_ckpt, tmp_path / "badjson.safetensors")
+    config_path(bad_json).write_text("{not json")
+    with pytest.raises(ModelError, match=at(config_path(bad_json)) + r": unreadable"):
+        load_model(bad_json)
+
+
+def test_unknown_model_name() -> None:
+    with pytest.raises(ModelError, match="unknown model 'no-such-model'") as info:
+        load_model("no-such-model")
+    assert str(models_dir()) in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_legacy_decoder_names_are_upgraded() -> None:
+    """Checkpoints from before the decoder became a list of levels still load strictly."""
+    model = tiny("fusion")
+    state = model.state_dict()
+    legacy = {}
+    for k, v in state.items():
+        for old, new in LEGACY_DECODER_KEYS.items():
+            if k.startswith(new):
+                k = old + k[len(new) :]
+        legacy[k] = v
+    assert any(k.startswith("decoder.up16.") for k in legacy)
+    upgraded = upgrade_state_dict(legacy)
+    assert upgraded.keys() == state.keys()
+    tiny("fusion", seed=1).load_state_dict(upgraded, strict=True)
+
+
+# ------------------------------------------------------------------ Lite0 ImageNet prior
+
+
+def test_lite0_imagenet_weights_classify_a_cat() -> None:
+    """The packaged ImageNet weights load strictly into our Lite0 (TF 'SAME' padding, BN eps,
+    input scaling) and see a cat in colour and in grey: the prior works on B&W film."""
+    skimage_data = pytest.importorskip("skimage.data")
+    model = lite0(pretrained=True).eval()
+    rgb = torch.from_numpy(skimage_data.chelsea().copy()).permute(2, 0, 1)[None].float() / 255
+    rgb = F.interpolate(rgb, size=(224, 224), mode="bilinear", antialias=True)
+    grey = lab.l_to_grey(lab.rgb_to_l(rgb)).expand(-1, 3, -1, -1)
+    with torch.no_grad():
+        probs = model(Lite0.prepare(torch.cat([rgb, grey]))).softmax(1)
+    top = probs.argmax(1).tolist()
+    assert all(t in IMAGENET_CATS for t in top), f"top-1 classes {top}, expected 281-285"
+    cat_mass = probs[:, 281:286].sum(1)
+    assert (cat_mass > 0.8).all(), f"cat probability {cat_mass.tolist()}"
+    skips, emb = model.features(Lite0.prepare(rgb))
+    assert [s.shape[-1] for s in skips] == [112, 56, 28, 14, 7]  # strides 2..32
+    assert emb.shape == (1, 1280)
+
+
+# ------------------------------------------------------------------ ab bins
+
+
+def test_in_gamut_bins() -> None:
+    centers = abbins.in_gamut_bins()
+    assert centers.ndim == 2 and centers.shape[1] == 2
+    assert 150 <= len(centers) <= 330
+    assert (centers.remainder(abbins.GRID_STEP) == 0).all()  # on the 10-unit grid
+    assert (centers.abs() <= 110).all()
+    as_set = {tuple(c) for c in centers.tolist()}
+    assert (0.0, 0.0) in as_set  # neutral grey
+    assert (-110.0, -110.0) not in as_set  # saturated green-blue: no sRGB colour has it
+    assert len(as_set) == len(centers)
+
+
+def test_soft_encode() -> None:
+    centers = abbins.in_gamut_bins()
+    torch.manual_seed(0)
+    idx = torch.randint(len(centers), (50,))
+    ab = centers[idx] + (torch.rand(50, 2) - 0.5) * 9.0  # within a cell of a known centre
+    ab_img = ab.T.reshape(1, 2, 5, 10)
+    target, nearest = abbins.soft_encode(ab_img, centers)
+    assert target.shape == (1, len(centers), 5, 10)
+    assert torch.allclose(target.sum(1), torch.ones(1, 5, 10), atol=1e-5)
+    assert ((target > 0).sum(1) == abbins.SOFT_NEIGHBOURS).all()
+    true_nearest = torch.cdist(ab, centers).argmin(1).reshape(1, 5, 10)
+    assert torch.equal(nearest, true_nearest)
+    assert torch.equal(target.argmax(1), true_nearest)  # most weight on the nearest bin
+    exact, _ = abbins.soft_encode(centers[idx[:4]].T.reshape(1, 2, 2, 2), centers)
+    assert (exact.max(1).values > 0.5).all()  # a centre itself keeps the majority
+
+
+def test_annealed_mean_and_confidence() -> None:
+    centers = abbins.in_gamut_bins()
+    q = int(torch.cdist(torch.tensor([[30.0, -20.0]]), centers).argmin())
+    logits = torch.zeros(1, len(centers), 2, 3)
+    logits[:, q] = 10.0  # one-hot
+    ab = abbins.annealed_mean(logits, centers, temperature=0.1)
+    assert ab.shape == (1, 2, 2, 3)
+    assert torch.allclose(ab, centers[q][None, :, None, None].expand_as(ab), atol=1e-3)
+    # T = 1 with flat logits is the plain mean of the centres.
+    flat = abbins.annealed_mean(torch.zeros(1, len(centers), 1, 1), centers, 1.0)
+    assert torch.allclose(flat[0, :, 0, 0], centers.mean(0), atol=1e-4)
+    conf = abbins.confidence(torch.cat([logits * 3, torch.zeros_like(logits)]))
+    assert conf[0].min() > 0.95 and conf[1].abs().max() < 1e-5
+
+
+def test_rebalance_weights() -> None:
+    torch.manual_seed(0)
+    hist = torch.rand(40) ** 4 * 1000  # skewed: a few common bins, many rare ones
+    w = abbins.rebalance_weights(hist)
+    p = hist / hist.sum()
+    assert torch.isclose((p * w).sum(), torch.tensor(1.0), atol=1e-5)  # E_p[w] = 1
+    order = p.argsort()
+    assert (w[order].diff() <= 1e-6).all(), "weights must fall as bins get more common"
+    assert w[p.argmin()] > 1.0 > w[p.argmax()]
+    smoothed = abbins.smoothed_histogram(torch.zeros(100, 2), abbins.in_gamut_bins())
+    assert int(smoothed.argmax()) == int(abbins.in_gamut_bins().abs().sum(1).argmin())
+
+
+# ------------------------------------------------------------------ Lab
+
+
+def test_lab_round_trip() -> None:
+    torch.manual_seed(0)
+    rgb = torch.rand(2, 3, 16, 16)
+    back = lab.lab_to_rgb(lab.rgb_to_lab(rgb))
+    assert (back - rgb).abs().max() < 2e-3
+    L = lab.rgb_to_l(rgb)
+    assert L.shape == (2, 1, 16, 16) and L.min() >= 0 and L.max() <= 100
+
+
+def test_grey_to_l_inverse() -> None:
+    v = torch.linspace(0, 1, 257)
+    L = lab.grey_to_l(v)
+    assert (lab.l_to_grey(L) - v).abs().max() < 1e-4
+    assert L.diff().min() > 0  # monotone
+    rgb = v.reshape(1, 1, 1, -1).expand(1, 3, 1, -1)
+    assert (lab.rgb_to_l(rgb)[0, 0, 0] - L).abs().max() < 0.05  # matches the full conversion
+    assert torch.allclose(lab.grey_to_l(torch.tensor([0.0, 1.0])), torch.tensor([0.0, 100.0]),
+                          atol=1e-3)
+
+
+@pytest.mark.parametrize("matrix", sorted(lab.LUMA_COEFFS))
+def test_ycbcr_inverse(matrix: str) -> None:
+    torch.manual_seed(1)
+    rgb = torch.rand(1, 3, 8, 8)
+    ycc = lab.rgb_to_ycbcr(rgb, matrix)
+    assert ycc[:, 1:].abs().max() <= 0.5 + 1e-6
+    assert (lab.ycbcr_to_rgb(ycc, matrix) - rgb).abs().max() < 1e-5
+    grey = torch.full((1, 3, 2, 2), 0.4)
+    assert lab.rgb_to_ycbcr(grey, matrix)[:, 1:].abs().max() < 1e-6
+
+
+def test_colorfulness() -> None:
+    grey = torch.linspace(0, 1, 64).reshape(1, 1, 8, 8).expand(1, 3, 8, 8)
+    assert lab.colorfulness(grey).abs().max() < 1e-4
+    red = torch.zeros(1, 3, 8, 8)
+    red[:, 0] = 1.0
+    assert lab.colorfulness(red) > 50
+
+
+# ------------------------------------------------------------------ guided upsampling
+
+
+def test_guided_upsample_keeps_chroma_edges_sharp() -> None:
+    """A chroma step at a luminance edge, upsampled 4x: the guided filter follows the
+    full-resolution L edge, bilinear smears the colour over several pixels."""
+    h = w = 64
+    edge = w // 2 + 2  # not on the low-resolution grid: the low-res edge pixel is a mix
+    L_hi = torch.full((1, 1, h, w), 30.0)
+    L_hi[..., edge:] = 70.0
+    ab_true = torch.full((1, 2, h, w), -40.0)
+    ab_true[..., edge:] = 40.0
+    L_lo = F.interpolate(L_hi, scale_factor=0.25, mode="area")
+    ab_lo = F.interpolate(ab_true, scale_factor=0.25, mode="area")
+    guided = guided_upsample(ab_lo, L_lo, L_hi)
+    bilinear = F.interpolate(ab_lo, size=(h, w), mode="bilinear", align_corners=False)
+    assert guided.shape == ab_true.shape
+    err_g = (guided - ab_true).abs()
+    err_b = (bilinear - ab_true).abs()
+    assert err_g.mean() < 0.2 * err_b.mean(), (err_g.mean(), err_b.mean())
+    bleed_g = int((err_g[0, 0, 0] > 5).sum())  # pixels off by more than 5 Lab units
+    bleed_b = int((err_b[0, 0, 0] > 5).sum())
+    assert bleed_g == 0 and bleed_b >= 4
+    step = guided[0, 0, 0, edge] - guided[0, 0, 0, edge - 1]
+    assert step > 0.9 * 80.0  # the whole step happens across one pixel

@@ -1,0 +1,574 @@
+"""The film pipeline through the library: what a run keeps (luma, frames, timestamps, audio,
+rotation, depth), what it refuses (bad inputs, outputs, models), and how it stops (errors,
+interruption) without leaving files or threads behind. Tiny random model, tiny clips, CPU."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import torch
+from conftest import VFR_PTS, make_clip, make_image
+from PIL import Image
+
+from vidcolor import lab
+from vidcolor.colorize import Colorizer
+from vidcolor.errors import FlowError, InputError, ModelError, OutputError, UsageError
+from vidcolor.media import iter_frames, probe_video
+from vidcolor.media.encode import VideoWriter
+from vidcolor.models import TINY_CONFIGS, build_model
+from vidcolor.models.checkpoint import save_checkpoint
+from vidcolor.pipeline import (
+    ColorizeOptions,
+    VideoResult,
+    colorize_image,
+    colorize_paths,
+    colorize_video,
+)
+
+# -- fixtures and helpers ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny fusion checkpoint (built from the current code, so it always loads)."""
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    torch.manual_seed(0)
+    m = build_model("fusion", TINY_CONFIGS["fusion"])
+    save_checkpoint(path, m, {"arch": "fusion", "model": m.config(), "step": 0})
+    return path
+
+
+@pytest.fixture(scope="session")
+def colorizer(tiny_model: Path) -> Colorizer:
+    return Colorizer.load(tiny_model, device="cpu")
+
+
+@pytest.fixture
+def opts(tiny_model: Path):
+    """ColorizeOptions for the tiny model, quiet, with keyword overrides."""
+
+    def make(**kw: object) -> ColorizeOptions:
+        kw.setdefault("quiet", True)
+        return ColorizeOptions(model=str(tiny_model), **kw)  # type: ignore[arg-type]
+
+    return make
+
+
+def vidcolor_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("vidcolor-")]
+
+
+@pytest.fixture(autouse=True)
+def no_stray_threads():
+    """Every test here ends with the pipeline's threads joined, after errors too."""
+    yield
+    assert vidcolor_threads() == []
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temp files of an unfinished output left in ``folder``."""
+    return [p.name for p in folder.iterdir() if ".vidcolor-" in p.name]
+
+
+def audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        streams = [s for s in c.streams if s.type == "audio"]
+        return [bytes(p) for p in c.demux(streams) if p.size] if streams else []
+
+
+def frame_times(path: Path) -> list[Fraction]:
+    """Presentation time (container clock, seconds) of every frame."""
+    info = probe_video(path)
+    return [f.pts * info.time_base for f in iter_frames(info)]
+
+
+def video_duration(path: Path) -> Fraction:
+    info = probe_video(path)
+    last = list(iter_frames(info))[-1]
+    return last.time + (last.duration or 0) * info.time_base
+
+
+def colourfulness(path: Path) -> float:
+    """Mean spread between the RGB channels over every frame (0 for grey)."""
+    with av.open(str(path)) as c:
+        spreads = []
+        for frame in c.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24").astype(np.int16)
+            spreads.append(float((rgb.max(-1) - rgb.min(-1)).mean()))
+    return float(np.mean(spreads))
+
+
+class FailingPredict:
+    """Wraps a Colorizer's predict: raises ``exc`` on call number ``on`` (a mid-film failure)."""
+
+    def __init__(self, colorizer: Colorizer, exc: BaseException, on: int = 3) -> None:
+        self.inner = colorizer.predict
+        self.exc = exc
+        self.on = on
+        self.calls = 0
+
+    def __call__(self, L: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.on:
+            raise self.exc
+        return self.inner(L)
+
+
+# -- what a run keeps ------------------------------------------------------------------------
+
+
+def test_round_trip_keeps_frames_times_audio_and_luma(
+    clip_with_audio: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    dest = tmp_path / "out.mkv"
+    result = colorize_video(clip_with_audio, dest, opts(codec="ffv1"), colorizer=colorizer)
+    assert isinstance(result, VideoResult)
+    src_frames, out_frames = list(iter_frames(clip_with_audio)), list(iter_frames(dest))
+    assert result.frames == len(out_frames) == len(src_frames) == 25
+    assert frame_times(dest) == frame_times(clip_with_audio)
+    assert [f.time for f in out_frames] == [f.time for f in src_frames]
+    assert video_duration(dest) == video_duration(clip_with_audio) == 1
+    src_audio = audio_packets(clip_with_audio)
+    assert src_audio and audio_packets(dest) == src_audio
+    for a, b in zip(src_frames, out_frames, strict=True):  # the encoder got the input's luma
+        assert b.y.dtype == a.y.dtype and np.array_equal(a.y, b.y)
+    assert colourfulness(dest) > 2.0
+    assert leftovers(tmp_path) == []
+
+
+def test_default_codec_mp4_keeps_duration_and_audio(
+    clip_with_audio: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    dest = tmp_path / "out.mp4"
+    result = colorize_video(clip_with_audio, dest, opts(), colorizer=colorizer)
+    assert result.frames == 25
+    assert probe_video(dest).duration == probe_video(clip_with_audio).duration
+    assert frame_times(dest) == frame_times(clip_with_audio)
+    assert audio_packets(dest) == audio_packets(clip_with_audio)
+    assert colourfulness(dest) > 2.0
+
+
+def test_vfr_keeps_irregular_timestamps(
+    clip_vfr: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    dest = tmp_path / "vfr.mp4"
+    colorize_video(clip_vfr, dest, opts(), colorizer=colorizer)
+    assert frame_times(dest) == [Fraction(p, 1000) for p in VFR_PTS]
+    assert video_duration(dest) == video_duration(clip_vfr)
+
+
+@pytest.mark.parametrize(
+    ("size", "codec", "suffix", "pix_fmt"),
+    [
+        ((321, 241), "libx264", ".mp4", "yuv444p"),  # odd width: x264 must go 4:4:4
+        ((64, 47), "libx264", ".mp4", "yuv422p"),  # odd height only: 4:2:2
+        ((321, 241), "ffv1", ".mkv", "yuv420p"),  # ffv1 codes odd 4:2:0 (rounded-up chroma)
+    ],
+)
+def test_odd_sizes(
+    size: tuple[int, int],
+    codec: str,
+    suffix: str,
+    pix_fmt: str,
+    clip_odd_large: Path,
+    tmp_path: Path,
+    colorizer: Colorizer,
+    opts,
+) -> None:
+    src = clip_odd_large if size == (321, 241) else make_clip(
+        tmp_path / "odd.mp4", size=size, n=4, audio=False, pix_fmt="yuv444p"
+    )
+    dest = tmp_path / f"out{suffix}"
+    result = colorize_video(src, dest, opts(codec=codec), colorizer=colorizer)
+    info = probe_video(dest)
+    assert (info.width, info.height) == size
+    assert info.pix_fmt == pix_fmt
+    assert result.frames == len(list(iter_frames(dest))) == 4
+    assert colourfulness(dest) > 2.0
+    if codec == "ffv1":
+        for a, b in zip(iter_frames(src), iter_frames(dest), strict=True):
+            assert np.array_equal(a.y, b.y)
+
+
+def test_rotated_clip_keeps_rotation(
+    clip_rotated: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    dest = tmp_path / "rot.mkv"
+    colorize_video(clip_rotated, dest, opts(codec="ffv1"), colorizer=colorizer)
+    src, out = probe_video(clip_rotated), probe_video(dest)
+    assert src.rotation == out.rotation == 90
+    assert (out.width, out.height, out.display_size) == (src.width, src.height, src.display_size)
+    for a, b in zip(iter_frames(src), iter_frames(out), strict=True):
+        assert np.array_equal(a.y, b.y)
+
+
+def test_model_sees_rotated_frames_upright(
+    tmp_path: Path, colorizer: Colorizer, opts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 64x32 frame shown turned by 90 degrees is 32 wide and 64 high: so is the model input."""
+    src = make_clip(tmp_path / "rot.mp4", size=(64, 32), n=3, audio=False, rotation=90)
+    shapes = []
+    inner = colorizer.predict
+
+    def spy(L: torch.Tensor) -> torch.Tensor:
+        shapes.append(tuple(L.shape[-2:]))
+        return inner(L)
+
+    monkeypatch.setattr(colorizer, "predict", spy)
+    colorize_video(src, tmp_path / "out.mp4", opts(), colorizer=colorizer)
+    assert shapes and set(shapes) == {(64, 32)}
+
+
+def test_10bit_luma_bit_identical(
+    clip_10bit: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    dest = tmp_path / "out10.mkv"
+    colorize_video(clip_10bit, dest, opts(codec="ffv1"), colorizer=colorizer)
+    info = probe_video(dest)
+    assert info.bit_depth == 10 and info.pix_fmt == "yuv420p10le"
+    pairs = list(zip(iter_frames(clip_10bit), iter_frames(info), strict=True))
+    assert len(pairs) == 10
+    for a, b in pairs:
+        assert b.y.dtype == np.uint16 and np.array_equal(a.y, b.y)
+    assert audio_packets(dest) == audio_packets(clip_10bit)
+
+
+def test_grey_and_colour_inputs(
+    clip_grey: Path,
+    clip_with_audio: Path,
+    tmp_path: Path,
+    colorizer: Colorizer,
+    opts,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="vidcolor"):
+        colorize_video(clip_grey, tmp_path / "grey.mp4", opts(), colorizer=colorizer)
+    assert "already in colour" not in caplog.text
+    assert colourfulness(clip_grey) < 1.0 < colourfulness(tmp_path / "grey.mp4")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="vidcolor"):
+        colorize_video(clip_with_audio, tmp_path / "colour.mp4", opts(), colorizer=colorizer)
+    assert f"{clip_with_audio.name} is already in colour" in caplog.text
+
+
+def test_start_and_duration_select_frames(
+    clip_with_audio: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    start, duration = Fraction(1, 5), Fraction(2, 5)
+    dest = tmp_path / "part.mkv"
+    options = opts(codec="ffv1", start=start, duration=duration)
+    result = colorize_video(clip_with_audio, dest, options, colorizer=colorizer)
+    wanted = [f for f in iter_frames(clip_with_audio) if start <= f.time < start + duration]
+    got = list(iter_frames(dest))
+    assert result.frames == len(got) == len(wanted) == 10
+    assert [f.time for f in got] == [f.time - start for f in wanted]
+    for a, b in zip(wanted, got, strict=True):
+        assert np.array_equal(a.y, b.y)
+
+
+@pytest.mark.parametrize("saturation", [1.0, 3.0])
+def test_still_image_keeps_size_and_lightness(
+    tiny_image: Path, tmp_path: Path, colorizer: Colorizer, opts, saturation: float
+) -> None:
+    dest = colorize_image(
+        tiny_image, tmp_path / "out.png", opts(saturation=saturation), colorizer=colorizer
+    )
+    with Image.open(tiny_image) as a, Image.open(dest) as b:
+        assert b.format == "PNG" and b.size == a.size
+        rgb_in, rgb_out = np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB"))
+
+    def lightness(rgb: np.ndarray) -> torch.Tensor:
+        return lab.rgb_to_l(torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 255)
+
+    assert (lightness(rgb_in) - lightness(rgb_out)).abs().max() < 0.5  # 8-bit rounding
+    spread = rgb_out.astype(int).max(-1) - rgb_out.astype(int).min(-1)
+    assert spread.mean() > 2.0  # coloured, not grey
+
+
+def test_several_inputs_into_folder_load_the_model_once(
+    clip_with_audio: Path,
+    clip_grey: Path,
+    tiny_image: Path,
+    tmp_path: Path,
+    opts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loads = []
+    real_load = Colorizer.load.__func__  # type: ignore[attr-defined]
+
+    def counting_load(cls, *args, **kwargs):
+        loads.append(args)
+        return real_load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Colorizer, "load", classmethod(counting_load))
+    out = tmp_path / "new" / "folder"
+    results = colorize_paths([clip_with_audio, clip_grey, tiny_image], f"{out}/", opts())
+    assert len(loads) == 1
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [clip_with_audio.name, clip_grey.name, tiny_image.name]
+    )
+    assert [r.output if isinstance(r, VideoResult) else r for r in results] == [
+        out / clip_with_audio.name, out / clip_grey.name, out / tiny_image.name
+    ]
+
+
+def test_single_input_with_trailing_slash_is_a_folder(
+    clip_grey: Path, tmp_path: Path, opts
+) -> None:
+    colorize_paths([clip_grey], f"{tmp_path / 'made'}/", opts())
+    assert (tmp_path / "made" / clip_grey.name).is_file()
+
+
+@pytest.mark.parametrize(("flow", "name"), [("none", "none"), ("dis", "dis/forward")])
+def test_flow_choices(
+    flow: str, name: str, clip_grey: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    result = colorize_video(clip_grey, tmp_path / "f.mp4", opts(flow=flow), colorizer=colorizer)
+    assert result.temporal == name and result.frames == 10
+
+
+def test_bidirectional_stage_returns_every_frame(
+    clip_with_audio: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    options = opts(pipeline="quality", batch_size=3, codec="ffv1")
+    result = colorize_video(clip_with_audio, tmp_path / "q.mkv", options, colorizer=colorizer)
+    assert result.temporal == "dis/bidirectional"
+    assert frame_times(tmp_path / "q.mkv") == frame_times(clip_with_audio)
+
+
+def test_raft_without_weights_is_a_flow_error(
+    clip_grey: Path, tmp_path: Path, opts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("VIDCOLOR_OFFLINE", "1")
+    with pytest.raises(FlowError, match="--flow-weights"):
+        colorize_video(clip_grey, tmp_path / "r.mp4", opts(flow="raft"))
+    assert not (tmp_path / "r.mp4").exists() and leftovers(tmp_path) == []
+
+
+# -- what a run refuses ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("which", "message"),
+    [
+        ("missing", "no such file"),
+        ("folder", "is a directory"),
+        ("not_media", "not a media file"),
+        ("audio_only", "no video stream"),
+        ("clip_no_frames", "no decodable video frame"),
+    ],
+)
+def test_bad_inputs(
+    which: str, message: str, request: pytest.FixtureRequest, tmp_path: Path, opts
+) -> None:
+    src = {"missing": tmp_path / "nope.mp4", "folder": tmp_path}.get(which) or (
+        request.getfixturevalue(which)
+    )
+    dest = tmp_path / "out.mp4"
+    with pytest.raises(InputError, match=message) as err:
+        colorize_video(src, dest, opts())
+    assert str(src) in str(err.value)
+    with pytest.raises(InputError, match=message):
+        colorize_paths([src], dest, opts())
+    assert not dest.exists()
+
+
+def test_input_errors_come_before_model_errors(not_media: Path, tmp_path: Path) -> None:
+    """A bad film is reported as such even with a bad model (and without loading it)."""
+    bad_model = ColorizeOptions(model=str(tmp_path / "missing.safetensors"), quiet=True)
+    with pytest.raises(InputError):
+        colorize_paths([not_media], tmp_path / "o.mp4", bad_model)
+    with pytest.raises(InputError):
+        colorize_video(not_media, tmp_path / "o.mp4", bad_model)
+
+
+def test_every_input_checked_before_any_work(
+    clip_grey: Path, not_media: Path, tmp_path: Path, opts
+) -> None:
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match="not a media file"):
+        colorize_paths([clip_grey, not_media], f"{out}/", opts())
+    assert not out.exists()  # no folder made, no first film coloured
+
+
+def test_output_errors(clip_grey: Path, tmp_path: Path, colorizer: Colorizer, opts) -> None:
+    (tmp_path / "sub").mkdir()
+    link = tmp_path / "link.mp4"
+    link.symlink_to(clip_grey)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    for dest in (
+        clip_grey,
+        link,
+        tmp_path / "sub" / ".." / ".." / clip_grey.parent.name / clip_grey.name,
+        tmp_path / "no" / "such" / "dir" / "out.mp4",
+        a_file / "out.mp4",
+        tmp_path / "out.png",  # an image name for a film
+    ):
+        with pytest.raises(OutputError, match=str(dest)):
+            colorize_video(clip_grey, dest, opts(overwrite=True), colorizer=colorizer)
+    assert leftovers(tmp_path) == [] and leftovers(clip_grey.parent) == []
+
+
+def test_existing_output_needs_overwrite(
+    clip_grey: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    dest = tmp_path / "out.mp4"
+    dest.write_bytes(b"old")
+    with pytest.raises(OutputError, match="--overwrite"):
+        colorize_video(clip_grey, dest, opts(), colorizer=colorizer)
+    assert dest.read_bytes() == b"old"
+    colorize_video(clip_grey, dest, opts(overwrite=True), colorizer=colorizer)
+    assert len(list(iter_frames(dest))) == 10
+
+
+@pytest.mark.parametrize("which", ["missing", "corrupt", "unknown"])
+def test_bad_models(which: str, clip_grey: Path, tmp_path: Path, tiny_model: Path) -> None:
+    model = {
+        "missing": str(tmp_path / "missing.safetensors"),
+        "corrupt": str(tmp_path / "corrupt.safetensors"),
+        "unknown": "no-such-model",
+    }[which]
+    if which == "corrupt":
+        (tmp_path / "corrupt.safetensors").write_bytes(np.random.default_rng(0).bytes(4096))
+        (tmp_path / "corrupt.json").write_text(tiny_model.with_suffix(".json").read_text())
+    with pytest.raises(ModelError, match=model) as err:
+        colorize_video(clip_grey, tmp_path / "o.mp4", ColorizeOptions(model=model, quiet=True))
+    assert "safetensors" in str(err.value)
+    assert not (tmp_path / "o.mp4").exists() and leftovers(tmp_path) == []
+
+
+def test_bad_time_range_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="--duration"):
+        ColorizeOptions(duration=Fraction(0))
+    with pytest.raises(UsageError, match="--start"):
+        ColorizeOptions(start=Fraction(-1))
+
+
+def test_truncated_input_colours_what_decodes(
+    truncated_clip: Path,
+    tmp_path: Path,
+    colorizer: Colorizer,
+    opts,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    decodable = list(iter_frames(truncated_clip))
+    dest = tmp_path / "t.mkv"
+    with caplog.at_level(logging.WARNING, logger="vidcolor"):
+        result = colorize_video(truncated_clip, dest, opts(codec="ffv1"), colorizer=colorizer)
+    out = list(iter_frames(dest))
+    assert 0 < result.frames == len(out) == len(decodable) < 50
+    assert result.damaged > 0
+    assert f"{result.damaged} damaged" in caplog.text and str(truncated_clip) in caplog.text
+    for a, b in zip(decodable, out, strict=True):
+        assert np.array_equal(a.y, b.y)
+
+
+# -- how a run stops -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("exc", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_failure_mid_film_leaves_nothing(
+    exc: BaseException,
+    clip_with_audio: Path,
+    tmp_path: Path,
+    colorizer: Colorizer,
+    opts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    failing = FailingPredict(colorizer, exc, on=3)
+    monkeypatch.setattr(colorizer, "predict", failing)
+    dest = tmp_path / "out.mp4"
+    with pytest.raises(type(exc)):
+        colorize_video(clip_with_audio, dest, opts(batch_size=2), colorizer=colorizer)
+    assert failing.calls == 3
+    assert not dest.exists() and leftovers(tmp_path) == []
+
+
+def test_failure_keeps_the_existing_output(
+    clip_grey: Path,
+    tmp_path: Path,
+    colorizer: Colorizer,
+    opts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dest = tmp_path / "out.mp4"
+    dest.write_bytes(b"previous result")
+    monkeypatch.setattr(colorizer, "predict", FailingPredict(colorizer, RuntimeError("x"), on=2))
+    with pytest.raises(RuntimeError):
+        colorize_video(clip_grey, dest, opts(overwrite=True, batch_size=2), colorizer=colorizer)
+    assert dest.read_bytes() == b"previous result" and leftovers(tmp_path) == []
+
+
+def test_encoder_failure_stops_the_run(
+    clip_with_audio: Path,
+    tmp_path: Path,
+    colorizer: Colorizer,
+    opts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The disk filling up mid-film (the encoder thread dies) ends the run with its error,
+    even when a model batch is larger than the hand-over queue (no hang)."""
+    real_write = VideoWriter.write
+
+    def write(self: VideoWriter, *args: object, **kwargs: object) -> None:
+        if self.frames_written == 2:
+            raise OutputError(f"{self.dest}: disk full while writing")
+        real_write(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(VideoWriter, "write", write)
+    dest = tmp_path / "out.mp4"
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            colorize_video(clip_with_audio, dest, opts(batch_size=25), colorizer=colorizer)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(timeout=60)
+    assert not runner.is_alive(), "the pipeline hung after its encoder died"
+    assert isinstance(outcome[0], OutputError) and "disk full" in str(outcome[0])
+    assert not dest.exists() and leftovers(tmp_path) == []
+
+
+def test_memory_stays_flat(tmp_path: Path, colorizer: Colorizer, opts) -> None:
+    """300 frames: resident memory at the end is within 40 MB of that after the first frame
+    (the queues hold 16 frames of a few kB; a leak of one 64x48 frame plus its model
+    tensors per frame would show as well over 40 MB)."""
+    src = make_clip(tmp_path / "long.mp4", n=300, audio=False, gop=50)
+    result = colorize_video(src, tmp_path / "long_out.mp4", opts(), colorizer=colorizer)
+    assert result.frames == 300
+    samples = result.rss_mb
+    assert [n for n, _ in samples] == [1, 251, 300]
+    growth = samples[-1][1] - samples[0][1]
+    assert growth < 40.0, f"memory grew by {growth:.1f} MB over 300 frames: {samples}"
+
+
+def test_image_input_errors(tmp_path: Path, opts, tiny_image: Path) -> None:
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image")
+    with pytest.raises(InputError, match="not a readable image"):
+        colorize_paths([fake], tmp_path / "o.png", opts())
+    with pytest.raises(InputError, match="not a readable image"):
+        colorize_image(fake, tmp_path / "o.png", opts())
+    with pytest.raises(OutputError, match="not an image file name"):
+        colorize_paths([tiny_image], tmp_path / "o.mp4", opts())
+    assert list(tmp_path.iterdir()) == [fake]
+
+
+def test_image_in_rgba_keeps_alpha(tmp_path: Path, colorizer: Colorizer, opts) -> None:
+    src = make_image(tmp_path / "a.png", mode="RGBA")
+    dest = colorize_image(src, tmp_path / "b.png", opts(), colorizer=colorizer)
+    with Image.open(src) as a, Image.open(dest) as b:
+        assert b.mode == "RGBA" and np.array_equal(np.asarray(a)[..., 3], np.asarray(b)[..., 3])

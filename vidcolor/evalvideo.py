@@ -1,0 +1,67 @@
+"""``vidcolor eval-video``: colour a colour clip's grey version with the real model and score
+accuracy and flicker, per-frame against the temporal stage's modes."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from vidcolor.colorize import Colorizer
+from vidcolor.errors import UsageError
+from vidcolor.media.atomic import atomic_output
+from vidcolor.pipeline import ColorizeOptions
+from vidcolor.temporal import MODE_CHOICES
+from vidcolor.temporal.evaluate import EvalResult, evaluate_video, plot_flicker
+
+log = logging.getLogger("vidcolor")
+
+
+@dataclass(frozen=True)
+class EvalVideoOptions:
+    """Options of ``vidcolor eval-video``."""
+
+    colorize: ColorizeOptions = ColorizeOptions()
+    modes: tuple[str, ...] = ("forward",)
+    json: Path | None = None
+    plot: Path | None = None
+    max_frames: int | None = None
+
+
+def eval_video(clip: Path, options: EvalVideoOptions) -> EvalResult:
+    """Score per-frame colouring and each requested temporal mode on one colour clip."""
+    bad = [m for m in options.modes if m not in MODE_CHOICES]
+    if bad:
+        raise UsageError(f"--modes takes {', '.join(MODE_CHOICES)}, got {', '.join(bad)}")
+    settings = options.colorize.settings()
+    if settings.flow == "none":
+        raise UsageError("eval-video compares against per-frame colouring: give a --flow other than none")
+    colorizer = Colorizer.load(
+        options.colorize.model,
+        device=options.colorize.device,
+        working_short_side=settings.working_short_side,
+    )
+
+    def colorize_fn(L: torch.Tensor) -> torch.Tensor:
+        return colorizer.predict(L).cpu() * settings.saturation
+
+    base = settings.temporal_options(
+        device=str(colorizer.device), flow_weights=options.colorize.flow_weights
+    )
+    result = evaluate_video(
+        Path(clip),
+        colorize_fn=colorize_fn,
+        working_short_side=settings.working_short_side,
+        options_list=[replace(base, mode=m) for m in options.modes],
+        max_frames=options.max_frames,
+    )
+    print(result.format_table())
+    if options.json is not None:
+        with atomic_output(options.json) as tmp:
+            Path(tmp).write_text(json.dumps(result.to_dict(), indent=2))
+    if options.plot is not None:
+        plot_flicker(result, options.plot)
+    return result
