@@ -33,7 +33,7 @@ from vidcolor.models.checkpoint import (
 )
 from vidcolor.models.fusion import LEGACY_DECODER_KEYS, upgrade_state_dict
 from vidcolor.models.infer import pad_amounts, predict_ab
-from vidcolor.models.lite0 import Lite0, lite0
+from vidcolor.models.lite0 import Lite0, SameConv2d, lite0
 from vidcolor.upsample import guided_upsample
 
 # (test id, architecture, config): every architecture, the fusion net with each head.
@@ -318,6 +318,22 @@ def test_lite0_imagenet_weights_classify_a_cat() -> None:
     skips, emb = model.features(Lite0.prepare(rgb))
     assert [s.shape[-1] for s in skips] == [112, 56, 28, 14, 7]  # strides 2..32
     assert emb.shape == (1, 1280)
+
+
+def test_same_padding_matches_tensorflow() -> None:
+    """TF 'SAME' with stride 2 on an even size pads only after (bottom/right), which is what
+    the ported weights saw in training; symmetric or flipped padding shifts every feature."""
+    conv = SameConv2d(1, 1, 3, stride=2, bias=False)
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    with torch.no_grad():
+        y = conv(x)
+        odd = conv(torch.ones(1, 1, 5, 5))  # odd size: pad 1 on each side
+    assert y.shape == (1, 1, 2, 2)  # ceil(4 / 2)
+    assert float(y[0, 0, 0, 0]) == float(x[0, 0, 0:3, 0:3].sum())  # no padding before
+    assert float(y[0, 0, 1, 1]) == float(x[0, 0, 2:4, 2:4].sum())  # one zero row/col after
+    assert float(odd[0, 0, 0, 0]) == 4.0 and float(odd[0, 0, 1, 1]) == 9.0
 
 
 # ------------------------------------------------------------------ ab bins

@@ -131,7 +131,8 @@ def test_round_trip_keeps_frames_times_audio_and_luma(
     assert isinstance(result, VideoResult)
     src_frames, out_frames = list(iter_frames(clip_with_audio)), list(iter_frames(dest))
     assert result.frames == len(out_frames) == len(src_frames) == 25
-    assert frame_times(dest) == frame_times(clip_with_audio)
+    # Film time (from the first frame): Matroska cannot start the AAC priming before 0, so the
+    # muxer shifts every stream alike by those 21 ms; the .mp4 test checks absolute times.
     assert [f.time for f in out_frames] == [f.time for f in src_frames]
     assert video_duration(dest) == video_duration(clip_with_audio) == 1
     src_audio = audio_packets(clip_with_audio)
@@ -272,14 +273,26 @@ def test_start_and_duration_select_frames(
         assert np.array_equal(a.y, b.y)
 
 
-@pytest.mark.parametrize("saturation", [1.0, 3.0])
+@pytest.mark.parametrize(("picture", "saturation"), [("tiny", 1.0), ("ramp", 1.0), ("ramp", 3.0)])
 def test_still_image_keeps_size_and_lightness(
-    tiny_image: Path, tmp_path: Path, colorizer: Colorizer, opts, saturation: float
+    picture: str,
+    saturation: float,
+    tiny_image: Path,
+    tmp_path: Path,
+    colorizer: Colorizer,
+    opts,
 ) -> None:
+    """Same size, same Lab L: also near black and white, where colour would leave the sRGB
+    gamut and clipping RGB would change the lightness."""
+    src = tiny_image
+    if picture == "ramp":  # black to white, left to right
+        ramp = np.linspace(0, 255, 48)[None, :, None].repeat(32, 0).repeat(3, 2)
+        src = tmp_path / "ramp.png"
+        Image.fromarray(ramp.astype(np.uint8)).save(src)
     dest = colorize_image(
-        tiny_image, tmp_path / "out.png", opts(saturation=saturation), colorizer=colorizer
+        src, tmp_path / "out.png", opts(saturation=saturation), colorizer=colorizer
     )
-    with Image.open(tiny_image) as a, Image.open(dest) as b:
+    with Image.open(src) as a, Image.open(dest) as b:
         assert b.format == "PNG" and b.size == a.size
         rgb_in, rgb_out = np.asarray(a.convert("RGB")), np.asarray(b.convert("RGB"))
 
@@ -339,7 +352,10 @@ def test_bidirectional_stage_returns_every_frame(
     options = opts(pipeline="quality", batch_size=3, codec="ffv1")
     result = colorize_video(clip_with_audio, tmp_path / "q.mkv", options, colorizer=colorizer)
     assert result.temporal == "dis/bidirectional"
-    assert frame_times(tmp_path / "q.mkv") == frame_times(clip_with_audio)
+    pairs = list(zip(iter_frames(clip_with_audio), iter_frames(tmp_path / "q.mkv"), strict=True))
+    assert len(pairs) == 25  # every frame back once, in order, with its own time and luma
+    for a, b in pairs:
+        assert a.time == b.time and np.array_equal(a.y, b.y)
 
 
 def test_raft_without_weights_is_a_flow_error(
@@ -543,16 +559,16 @@ def test_encoder_failure_stops_the_run(
 
 
 def test_memory_stays_flat(tmp_path: Path, colorizer: Colorizer, opts) -> None:
-    """300 frames: resident memory at the end is within 40 MB of that after the first frame
-    (the queues hold 16 frames of a few kB; a leak of one 64x48 frame plus its model
-    tensors per frame would show as well over 40 MB)."""
+    """300 frames: resident memory after the last frame is within 12 MB of that after the
+    first (measured: about 3 MB). Keeping each frame's working-size L and ab (48 kB) plus its
+    planes would add about 16 MB over the film."""
     src = make_clip(tmp_path / "long.mp4", n=300, audio=False, gop=50)
     result = colorize_video(src, tmp_path / "long_out.mp4", opts(), colorizer=colorizer)
     assert result.frames == 300
     samples = result.rss_mb
     assert [n for n, _ in samples] == [1, 251, 300]
     growth = samples[-1][1] - samples[0][1]
-    assert growth < 40.0, f"memory grew by {growth:.1f} MB over 300 frames: {samples}"
+    assert growth < 12.0, f"memory grew by {growth:.1f} MB over 300 frames: {samples}"
 
 
 def test_image_input_errors(tmp_path: Path, opts, tiny_image: Path) -> None:

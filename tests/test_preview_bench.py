@@ -195,6 +195,8 @@ def test_bench_folder_with_duration(tmp_path: Path, copts: ColorizeOptions) -> N
     assert result.input_size == (66, 50)
     short = run_bench(frames, BenchOptions(colorize=copts, duration=Fraction(1, 4)))
     assert short.frames == 6  # 24 fps
+    with pytest.raises(UsageError, match="--duration"):
+        BenchOptions(duration=Fraction(0))
 
 
 def test_bench_cut_is_reported(tmp_path: Path, copts: ColorizeOptions) -> None:

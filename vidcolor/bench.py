@@ -21,7 +21,7 @@ import torch
 
 from vidcolor import lab
 from vidcolor.colorize import Colorizer
-from vidcolor.errors import InputError
+from vidcolor.errors import InputError, UsageError
 from vidcolor.media.atomic import atomic_output, check_output_path, translate_os_error
 from vidcolor.media.decode import VideoInfo, probe_video
 from vidcolor.media.image import IMAGE_EXTENSIONS, load_image
@@ -52,6 +52,10 @@ class BenchOptions:
     json: Path | None = None
     duration: Fraction | None = None
     """Bench only this many seconds of the film (None: the whole film)."""
+
+    def __post_init__(self) -> None:
+        if self.duration is not None and self.duration <= 0:
+            raise UsageError(f"--duration must be > 0 seconds, got {float(self.duration):g}")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from vidcolor.errors import UsageError
 from vidcolor.models import ARCHITECTURES, DEFAULT_MODEL, available_models
 from vidcolor.pipeline import ColorizeOptions
 from vidcolor.presets import DEFAULT_PIPELINE, PipelineSettings, available_pipelines
+from vidcolor.preview import DEFAULT_COUNT as PREVIEW_COUNT
 from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES
 from vidcolor.train.trainer import TrainOptions
 
@@ -130,7 +131,9 @@ def command_parser() -> argparse.ArgumentParser:
     pv.add_argument("-o", "--output", type=Path, required=True, help="PNG contact sheet")
     g = pv.add_mutually_exclusive_group()
     g.add_argument("--at", help="comma-separated times (seconds or [H:]MM:SS)")
-    g.add_argument("--count", type=int, help="number of evenly spaced frames (default: 6)")
+    g.add_argument(
+        "--count", type=int, help=f"number of evenly spaced frames (default: {PREVIEW_COUNT})"
+    )
     pv.add_argument("--overwrite", action="store_true")
     add_model_args(pv)
     add_pipeline_args(pv)
@@ -248,11 +251,11 @@ def run(args: argparse.Namespace) -> int:
         colorize_paths(args.inputs, args.output, colorize_options(args))
         return 0
     if cmd == "preview":
-        from vidcolor.preview import PreviewOptions, make_preview
+        from vidcolor.preview import PreviewOptions, make_preview, parse_times
 
-        at = [parse_time(t) for t in args.at.split(",")] if args.at else None
+        at = parse_times(args.at) if args.at is not None else None
         make_preview(args.input, args.output, PreviewOptions(
-            colorize=colorize_options(args), at=tuple(at) if at else None,
+            colorize=colorize_options(args), at=tuple(at) if at is not None else None,
             count=args.count, overwrite=args.overwrite))
         return 0
     if cmd == "bench":

@@ -7,7 +7,11 @@ import logging
 import os
 from collections import Counter
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path, PurePosixPath
+
+import av
+import av.error
 
 from vidcolor.errors import InputError, UsageError
 from vidcolor.media.image import IMAGE_EXTENSIONS, is_image_path
@@ -146,3 +150,26 @@ def _resolve_collisions(items: list[Item], container: str) -> list[Item]:
     if dupes:
         raise UsageError(f"two inputs would both be written to {dupes[0]}; rename one of them")
     return fixed
+
+
+def probe_length(path: Path) -> tuple[Fraction | None, int | None]:
+    """A film's duration (s) and frame count from its container header, without decoding
+    (for progress and the split decision); (None, None) when unknown or unreadable."""
+    try:
+        with av.open(str(path)) as c:
+            vs = next((s for s in c.streams.video
+                       if not s.disposition & av.stream.Disposition.attached_pic), None)
+            if vs is None:
+                return None, None
+            duration = None
+            if vs.duration and vs.time_base:
+                duration = vs.duration * Fraction(vs.time_base)
+            elif c.duration:
+                duration = Fraction(c.duration, av.time_base)
+            frames = vs.frames or None
+            rate = vs.average_rate or vs.guessed_rate
+            if frames is None and duration is not None and rate:
+                frames = max(1, round(duration * Fraction(rate)))
+            return duration, frames
+    except (av.error.FFmpegError, OSError, ValueError, UnicodeDecodeError):
+        return None, None

@@ -13,8 +13,10 @@ from vidcolor.lab import L_MAX
 HIST_BINS = 64
 DEFAULT_CUT_THRESHOLD = 0.3
 """Chi-square histogram distance (0 = same histogram, 1 = disjoint) that counts as a cut."""
-MAX_OCCLUDED_FRACTION = 0.7
-"""A frame whose flow to the previous one fails the consistency test on more pixels is a cut."""
+MAX_UNEXPLAINED_FRACTION = 0.35
+"""A frame is a cut when more of its pixels than this both fail the flow's forward-backward test
+and stay off in lightness after warping: the previous frame cannot explain it. (Requiring both
+keeps flat, textureless shots, where flow is ambiguous but harmless, from counting as cuts.)"""
 
 
 def l_histogram(L: torch.Tensor, *, bins: int = HIST_BINS) -> torch.Tensor:

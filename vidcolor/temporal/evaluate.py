@@ -41,6 +41,8 @@ from vidcolor.train.metrics import psnr, ssim
 ColorizeFn = Callable[[torch.Tensor], torch.Tensor]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 COLORIZE_BATCH = 8
+ORIGINAL_LABEL = "original (floor)"
+"""Row of the clip's own colours: the warping error and CDC that no colouring can go below."""
 
 
 @dataclass
@@ -77,6 +79,8 @@ class EvalResult:
         data = dataclasses.asdict(self)
         for v in data["variants"]:
             v["cuts"] = [[i, float(t)] for i, t in v["cuts"]]
+            for key in ("psnr", "ssim"):
+                v[key] = None if math.isnan(v[key]) else v[key]
             for key in ("per_frame_psnr", "per_frame_warping_error", "per_frame_cdc"):
                 v[key] = [None if math.isnan(x) else x for x in v[key]]
         return data
@@ -95,7 +99,7 @@ class EvalResult:
                 f"{v.label:<26}{v.psnr:>8.2f}{v.ssim:>8.4f}{v.warping_error:>11.5f}"
                 f"{v.cdc:>9.5f}{v.ms_per_frame:>10.1f}"
             )
-        cuts = self.variants[-1].cuts if self.variants else []
+        cuts = next((v.cuts for v in self.variants if v.cuts), [])
         if cuts:
             rows.append("cuts at frames " + ", ".join(str(i) for i, _ in cuts))
         return "\n".join(rows)
@@ -219,6 +223,33 @@ def _score(
     )
 
 
+def _score_original(
+    originals: list[np.ndarray], flows: list[tuple[torch.Tensor, torch.Tensor] | None]
+) -> VariantResult:
+    """The original colour clip's own warping error and CDC: the floor that motion, occlusion
+    and lighting leave even with perfect colour (PSNR and SSIM are not applicable)."""
+    errors, hists = [], []
+    prev: torch.Tensor | None = None
+    for t, original in enumerate(originals):
+        rgb = as_rgb(original)
+        hists.append(color_histograms(rgb))
+        pair = flows[t]
+        if prev is not None:
+            errors.append(math.nan if pair is None else warping_error_pair(prev, rgb, *pair))
+        prev = rgb
+    cdc_value, cdc_frames = cdc_from_histograms(hists)
+    return VariantResult(
+        label=ORIGINAL_LABEL,
+        psnr=math.nan,
+        ssim=math.nan,
+        warping_error=float(np.nanmean(errors)) if not np.isnan(errors).all() else 0.0,
+        cdc=cdc_value,
+        ms_per_frame=0.0,
+        per_frame_warping_error=errors,
+        per_frame_cdc=cdc_frames,
+    )
+
+
 def _reference_flows(
     rgb: torch.Tensor, L_full: torch.Tensor
 ) -> list[tuple[torch.Tensor, torch.Tensor] | None]:
@@ -256,6 +287,7 @@ def evaluate_frames(
         result = _score(label, ab, originals, L_full, L_work, flows)
         result.ms_per_frame, result.cuts = ms, list(stage.cuts)
         variants.append(result)
+    variants.append(_score_original(originals, flows))
     return EvalResult(
         clip=clip,
         frames=len(originals),
@@ -309,7 +341,7 @@ def _plot_matplotlib(result: EvalResult, path: Path) -> None:
         ax.plot(
             range(1, len(v.per_frame_warping_error) + 1), v.per_frame_warping_error, label=v.label
         )
-    for index, _ in result.variants[-1].cuts if result.variants else []:
+    for index, _ in next((v.cuts for v in result.variants if v.cuts), []):
         ax.axvline(index, color="k", linestyle=":", linewidth=1)
     ax.set_xlabel("frame")
     ax.set_ylabel("warping error")
@@ -336,7 +368,7 @@ def _plot_pillow(result: EvalResult, path: Path) -> None:
     def point(t: int, value: float) -> tuple[float, float]:
         return x0 + (x1 - x0) * t / count, y1 - (y1 - y0) * value / top
 
-    for index, _ in result.variants[-1].cuts if result.variants else []:
+    for index, _ in next((v.cuts for v in result.variants if v.cuts), []):
         x, _ = point(index, 0.0)
         draw.line((x, y0, x, y1), fill=(0, 0, 0), width=1)
     for k, (v, values) in enumerate(zip(result.variants, series, strict=True)):

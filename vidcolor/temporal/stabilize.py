@@ -23,11 +23,13 @@ import torch
 
 from vidcolor.errors import DeviceError, InputError
 from vidcolor.temporal.api import TemporalItem, TemporalOptions, TemporalStage
-from vidcolor.temporal.cuts import MAX_OCCLUDED_FRACTION, CutDetector
+from vidcolor.temporal.cuts import MAX_UNEXPLAINED_FRACTION, CutDetector
 from vidcolor.temporal.flow import FlowBackend, flow_pair, make_flow, resolve_flow_name
 from vidcolor.temporal.warp import backward_warp, consistency_from_warped, luminance_confidence
 
 LUMA_SIGMA = 6.0
+CUT_LUMA_ERROR = 8.0
+"""Lightness error (L units) after warping above which a pixel counts as unexplained."""
 """Lightness difference (L units) after warping at which confidence falls to 1/e."""
 _EPS = 1e-3
 
@@ -44,7 +46,8 @@ class _Link:
     ab_prev_warped: torch.Tensor
     """(1, 2, h, w): prev's ab (output or forward track) warped onto cur."""
     occluded: float
-    """Fraction of cur's pixels failing the forward-backward test."""
+    """Fraction of cur's pixels the flow cannot explain: failing the forward-backward test
+    *and* off in lightness after warping (flat, textureless areas fail only the first)."""
 
 
 def blend(warped: torch.Tensor, pred: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -131,6 +134,7 @@ class _FlowStage:
         onto_cur = backward_warp(torch.cat([f_pc, L_prev, ab_prev], dim=1), f_cp)
         valid = consistency_from_warped(f_cp, onto_cur[:, :2])
         conf_cur = valid * luminance_confidence(L_cur, onto_cur[:, 2:3], sigma=LUMA_SIGMA)
+        unexplained = ((L_cur - onto_cur[:, 2:3]).abs() > CUT_LUMA_ERROR).float()
         conf_prev = None
         if both:
             onto_prev = backward_warp(torch.cat([f_cp, L_cur], dim=1), f_pc)
@@ -142,7 +146,7 @@ class _FlowStage:
             conf_cur=conf_cur,
             conf_prev=conf_prev,
             ab_prev_warped=onto_cur[:, 3:],
-            occluded=1.0 - float(valid.mean()),
+            occluded=float(((1.0 - valid) * unexplained).mean()),
         )
 
     def _reset(self) -> None:
@@ -165,7 +169,7 @@ class ForwardStage(_FlowStage):
         if self._prev is not None and not new_shot:
             L_prev, ab_prev = self._prev
             link = self._link(L_prev, ab_prev, L, both=False)
-            if link.occluded > MAX_OCCLUDED_FRACTION:
+            if link.occluded > MAX_UNEXPLAINED_FRACTION:
                 self._mark_cut(item)
             else:
                 out = blend(link.ab_prev_warped, pred, link.conf_cur * self.strength)
@@ -213,7 +217,7 @@ class BidirectionalStage(_FlowStage):
         elif self._slots:
             prev = self._slots[-1]
             link = self._link(prev.L, prev.fwd, L, both=True)
-            if link.occluded > MAX_OCCLUDED_FRACTION:
+            if link.occluded > MAX_UNEXPLAINED_FRACTION:
                 self._mark_cut(item)
                 ready += self._emit(len(self._slots))
             else:

@@ -148,6 +148,11 @@ class Trainer:
             raise UsageError(
                 f"--steps and --batch-size must be >= 1, got {opt.steps}, {opt.batch_size}"
             )
+        if opt.resume and opt.init is not None:
+            raise UsageError(
+                f"--init {opt.init} starts a new run from those weights; --resume continues the "
+                "run in --out: give one of them"
+            )
         if opt.keep_checkpoints < 1 or opt.ckpt_every < 1 or opt.val_every < 1:
             raise UsageError(
                 "keep_checkpoints, --ckpt-every and --val-every must be >= 1, got "
@@ -171,7 +176,8 @@ class Trainer:
             )
         self.model.to(self.device)
         self.is_gan = opt.model == "chromagan"
-        self.encoder = getattr(self.model, "encoder", None)
+        # The frozen ImageNet prior; the autoencoder's own 'encoder' is no prior and must train.
+        self.encoder = self.model.encoder if opt.model in PRIOR_ARCHITECTURES else None
         if self.encoder is not None:
             self.encoder.requires_grad_(False)
         critic = (PatchCritic(TINY_CRITIC) if opt.tiny else PatchCritic()) if self.is_gan else None

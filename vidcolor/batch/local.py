@@ -1,0 +1,126 @@
+"""Local engine: tasks run in this process (one worker) or in a pool of worker processes, each
+loading the model once; a worker that dies fails only the tasks it held (they are retried)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from vidcolor.batch.tasks import Task, TaskResult, execute
+from vidcolor.pipeline import ColorizeOptions
+
+log = logging.getLogger("vidcolor")
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker when the batch process dies (even by kill -9),
+    so no orphan keeps writing into the output folder."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+
+
+def init_worker(threads: int | None, level: int) -> None:
+    """Worker process set-up: torch threads (cores shared between workers) and logging."""
+    _die_with_parent()
+    if threads is not None and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(threads)
+    logger = logging.getLogger("vidcolor")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("vidcolor: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(max(level, logging.WARNING) if level > logging.DEBUG else level)
+
+
+class LocalEngine:
+    """Runs tasks here (``workers == 1``) or in a spawn-started process pool."""
+
+    name = "local"
+
+    def __init__(self, options: ColorizeOptions, workers: int) -> None:
+        self.options = options
+        self.capacity = workers
+        self._queue: deque[Task] = deque()
+        self._futures: dict[Future, Task] = {}
+        self._pool: ProcessPoolExecutor | None = self._new_pool() if workers > 1 else None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        threads = max(1, (os.cpu_count() or 1) // self.capacity)
+        return ProcessPoolExecutor(
+            self.capacity,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=init_worker,
+            initargs=(threads, logging.getLogger("vidcolor").getEffectiveLevel()),
+        )
+
+    @property
+    def in_flight(self) -> int:
+        """Tasks submitted and not yet returned by :meth:`wait`."""
+        return len(self._queue) + len(self._futures)
+
+    def submit(self, task: Task) -> None:
+        """Start a task (in-process tasks start when :meth:`wait` is called)."""
+        if self._pool is None:
+            self._queue.append(task)
+        else:
+            self._futures[self._pool.submit(execute, task, self.options)] = task
+
+    def wait(self) -> list[TaskResult]:
+        """Block until at least one task finishes; return the finished ones."""
+        if self._pool is None:
+            logger = logging.getLogger("vidcolor")
+            level = logger.level
+            if logger.getEffectiveLevel() == logging.INFO:  # per-film details: the bar says it
+                logger.setLevel(logging.WARNING)
+            try:
+                return [execute(self._queue.popleft(), self.options)]
+            finally:
+                logger.setLevel(level)
+        done, _ = wait(self._futures, return_when=FIRST_COMPLETED)
+        results: list[TaskResult] = []
+        broken = False
+        for fut in done:
+            task = self._futures.pop(fut)
+            try:
+                results.append(fut.result())
+            except BrokenProcessPool:
+                broken = True
+                results.append(_lost(task))
+        if broken:  # every task still in the pool is lost with it; start a fresh pool
+            results.extend(_lost(t) for t in self._futures.values())
+            self._futures.clear()
+            self._shutdown(kill=True)
+            self._pool = self._new_pool()
+        return results
+
+    def _shutdown(self, *, kill: bool) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if kill:  # our own worker processes, by pid
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                with contextlib.suppress(Exception):
+                    proc.kill()
+        pool.shutdown(wait=not kill, cancel_futures=True)
+
+    def close(self, *, interrupted: bool = False) -> None:
+        """Stop the workers (killed at once when interrupted; their temp files are removed
+        by the next run)."""
+        self._shutdown(kill=interrupted)
+
+
+def _lost(task: Task) -> TaskResult:
+    return TaskResult(task, False, error="worker process died (killed, or out of memory)",
+                      retryable=True)
