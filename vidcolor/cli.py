@@ -178,6 +178,11 @@ def command_parser() -> argparse.ArgumentParser:
     ei.add_argument("--json", type=Path)
     ei.add_argument("--limit", type=int, help="evaluate at most this many images")
     ei.add_argument("--degrade", action="store_true", help="degrade the grey inputs like old film")
+    ei.add_argument("--split", default="all", choices=("all", "val", "train"),
+                    help="all images, or only a training run's deterministic val/train split")
+    ei.add_argument("--temperature", type=float, help="bin head's annealed-mean temperature")
+    ei.add_argument("--mix", type=float, help="weight of the bin head against regression (0-1)")
+    ei.add_argument("--saturation", type=float, help="chroma multiplier (1 = as trained)")
     add_model_args(ei)
     common(ei)
 
@@ -285,7 +290,9 @@ def run(args: argparse.Namespace) -> int:
 
         eval_images(args.data, EvalImagesOptions(
             model=args.model, device=args.device, size=args.size, json=args.json,
-            limit=args.limit, degrade=args.degrade))
+            limit=args.limit, degrade=args.degrade, split=args.split,
+            overrides={k: v for k, v in (("temperature", args.temperature), ("mix", args.mix),
+                                         ("saturation", args.saturation)) if v is not None}))
         return 0
     if cmd == "eval-video":
         from vidcolor.evalvideo import EvalVideoOptions, eval_video

@@ -147,6 +147,8 @@ class _Batch:
         self.works: dict[str, _Work] = {}
         self.frames_done = 0
         self.frames_total = 0
+        self.n_closed = 0
+        self.n_failed = 0
         self.fatal: str | None = None
         self.t0 = time.perf_counter()
 
@@ -261,11 +263,10 @@ class _Batch:
             if not engine.in_flight:
                 break
             for result in engine.wait():
-                done_before = sum(r.status in ("ok", "failed") for r in self.reports)
+                closed = self.n_closed
                 self._on_result(result)
-                finished = sum(r.status in ("ok", "failed") for r in self.reports) - done_before
-                if finished:
-                    bar.update(finished)
+                if self.n_closed > closed:
+                    bar.update(self.n_closed - closed)
                 bar.set_postfix_str(self._postfix(), refresh=False)
                 self.state.save()
 
@@ -276,8 +277,7 @@ class _Batch:
         left = self.frames_total - self.frames_done
         if fps > 0 and left > 0:
             text += f", ETA {_clock(left / fps)}"
-        failed = sum(r.status == "failed" for r in self.reports)
-        return text + (f", {failed} failed" if failed else "")
+        return text + (f", {self.n_failed} failed" if self.n_failed else "")
 
     # -- results ---------------------------------------------------------------------------
 
@@ -360,6 +360,7 @@ class _Batch:
     def _succeed(self, work: _Work) -> None:
         rep, it = work.report, work.item
         rep.status = "ok"
+        self.n_closed += 1
         self.state.record(it.key, {
             "input": str(it.src),
             "output": it.dest.relative_to(self.outdir.absolute()).as_posix(),
@@ -371,6 +372,8 @@ class _Batch:
 
     def _fail(self, work: _Work, error: str) -> None:
         work.report.status, work.report.error = "failed", error
+        self.n_closed += 1
+        self.n_failed += 1
         log.error("%s", _with_path(str(work.item.src), error))
 
     # -- end -------------------------------------------------------------------------------
@@ -404,7 +407,7 @@ class _Batch:
             "settings": self.identity,
             "counts": {s: sum(r.status == s for r in self.reports)
                        for s in ("ok", "skipped", "failed", "pending")},
-            "items": [r.__dict__ for r in self.reports],
+            "items": [{**r.__dict__, "seconds": round(r.seconds, 3)} for r in self.reports],
         }
         try:
             write_json_atomic(path, data)

@@ -1,5 +1,6 @@
 """Local engine: tasks run in this process (one worker) or in a pool of worker processes, each
-loading the model once; a worker that dies fails only the tasks it held (they are retried)."""
+loading the model once; a worker that dies fails only the tasks it held (they are retried).
+Workers die with the batch process (Linux), so a killed batch leaves no orphan writing."""
 
 from __future__ import annotations
 
@@ -44,8 +45,22 @@ def init_worker(threads: int | None, level: int) -> None:
     logger.setLevel(max(level, logging.WARNING) if level > logging.DEBUG else level)
 
 
+def _context() -> multiprocessing.context.BaseContext:
+    """Forkserver where there is one: a clean single-threaded server imports torch and vidcolor
+    once and forks each worker from that (fast; no fork of this threaded process). Else spawn.
+
+    Either way, a script that calls :func:`run_batch` with several workers needs the usual
+    ``if __name__ == "__main__":`` guard.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["vidcolor.batch.tasks"])  # no effect once the server runs
+    return ctx
+
+
 class LocalEngine:
-    """Runs tasks here (``workers == 1``) or in a spawn-started process pool."""
+    """Runs tasks here (``workers == 1``) or in a pool of ``workers`` processes."""
 
     name = "local"
 
@@ -60,7 +75,7 @@ class LocalEngine:
         threads = max(1, (os.cpu_count() or 1) // self.capacity)
         return ProcessPoolExecutor(
             self.capacity,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=_context(),
             initializer=init_worker,
             initargs=(threads, logging.getLogger("vidcolor").getEffectiveLevel()),
         )

@@ -21,7 +21,7 @@ from vidcolor.errors import DataError, OutputError, UsageError
 from vidcolor.models import DEFAULT_MODEL, load_model
 from vidcolor.models.checkpoint import atomic_write_bytes
 from vidcolor.models.infer import predict_ab
-from vidcolor.train.data import find_images, load_rgb, rgb_to_grey_u8
+from vidcolor.train.data import find_images, is_validation, load_rgb, rgb_to_grey_u8
 from vidcolor.train.degrade import DegradeOptions, degrade_grey
 from vidcolor.train.metrics import colorfulness, psnr, ssim
 
@@ -42,6 +42,9 @@ MIN_SIZE = 32
 """Smallest --size: below it SSIM's 11-px window and the network's stride leave little to score."""
 
 
+SPLITS = ("all", "val", "train")
+
+
 @dataclass(frozen=True)
 class EvalImagesOptions:
     """Everything ``vidcolor eval-images`` does, with each default stated once."""
@@ -57,6 +60,10 @@ class EvalImagesOptions:
     """Feed the model archive-degraded grey (metrics still use the clean lightness)."""
     seed: int = 0
     """Seed of the per-image degradation (combined with a hash of the file's relative path)."""
+    split: str = "all"
+    """'all' files, or only the training run's deterministic 'val' (or 'train') split."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    """Inference options of the model (temperature, mix, saturation...), for tuning."""
 
 
 @dataclass(frozen=True)
@@ -190,8 +197,14 @@ def eval_images(data: Path, opt: EvalImagesOptions | None = None) -> EvalImagesR
         raise OutputError(f"{opt.json}: is a directory; give a file name for --json")
     root = Path(data)
     files = find_images(root)  # DataError when missing or image-less
+    if opt.split not in SPLITS:
+        raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {opt.split!r}")
+    if opt.split != "all":
+        files = [p for p in files if is_validation(p, root) == (opt.split == "val")]
+        if not files:
+            raise DataError(f"{root}: no images in the {opt.split!r} split")
     device = pick_device(opt.device)
-    model, cfg = load_model(opt.model, device=device)
+    model, cfg = load_model(opt.model, device=device, overrides=opt.overrides)
     rows: list[dict[str, Any]] = []
     broken = grey = 0
     t0 = time.perf_counter()
