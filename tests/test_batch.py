@@ -101,12 +101,19 @@ def video_times(path: Path) -> list[Fraction]:
     return sorted(p[0] for p in packets(path, "video"))
 
 
-def stream_dump(path: Path) -> list[tuple]:
-    """Every packet of every stream with its timestamps: equal dumps mean identical streams."""
+def stream_dump(path: Path) -> dict[tuple, list[tuple]]:
+    """Every packet of every stream with its timestamps, stream by stream: equal dumps mean
+    identical streams (the muxer may interleave them differently)."""
     with av.open(str(path)) as c:
-        kinds = [(s.type, s.codec_context.name) for s in c.streams]
-        return [kinds, *((p.stream.index, p.pts, p.dts, p.duration, bytes(p))
-                         for p in c.demux() if p.size)]
+        dump: dict[tuple, list[tuple]] = {
+            (s.index, s.type, s.codec_context.name, bytes(s.codec_context.extradata or b"")): []
+            for s in c.streams
+        }
+        keys = list(dump)
+        for p in c.demux():
+            if p.size:
+                dump[keys[p.stream.index]].append((p.pts, p.dts, p.duration, bytes(p)))
+        return dump
 
 
 def leftovers(out: Path) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vidcolor.errors import UsageError
+from vidcolor.media.encode import CODECS
 from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES, TemporalOptions
 
 DEFAULT_PIPELINE = "balanced"
@@ -46,6 +47,8 @@ class PipelineSettings:
             raise UsageError(f"flow must be one of {', '.join(FLOW_CHOICES)}, got {self.flow!r}")
         if self.temporal_mode not in MODE_CHOICES:
             raise UsageError(f"temporal_mode must be one of {', '.join(MODE_CHOICES)}")
+        if self.codec not in CODECS:
+            raise UsageError(f"codec must be one of {', '.join(CODECS)}, got {self.codec!r}")
         if not 0 <= self.crf <= 51:
             raise UsageError(f"crf must be in 0..51, got {self.crf}")
         if not 0.0 <= self.saturation <= 3.0:

@@ -222,6 +222,8 @@ def join_segments(src: Path, plan: SplitPlan, dest: Path) -> int:
         inputs.append(first)
         template = first.streams.video[0]
         ovs = out.add_stream_from_template(template)
+        if info.fps:  # becomes the stream's avg_frame_rate, as with VideoWriter's add_stream(rate=)
+            ovs.codec_context.framerate = info.fps
         if info.rotation:
             ovs.set_display_rotation(info.rotation)
         if info.audio or info.subtitles:

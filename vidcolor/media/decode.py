@@ -230,7 +230,9 @@ def open_input(path: Path) -> av.container.InputContainer:
 
 def _short(e: BaseException) -> str:
     """An exception as a short one-line string."""
-    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    strerror = getattr(e, "strerror", None)  # FFmpeg errors: the message without errno or path
+    text = strerror if isinstance(strerror, str) and strerror else str(e) or type(e).__name__
+    text = text.splitlines()[0]
     return text if len(text) <= 160 else text[:157] + "..."
 
 

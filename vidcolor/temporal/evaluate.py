@@ -200,7 +200,7 @@ def _score(
     prev: torch.Tensor | None = None
     for t, original in enumerate(originals):
         rgb = _render(L_full[t : t + 1], ab_seq[t : t + 1], L_work[t : t + 1])
-        truth = torch.from_numpy(np.ascontiguousarray(original)).permute(2, 0, 1)[None] / 255.0
+        truth = torch.from_numpy(np.array(original)).permute(2, 0, 1)[None] / 255.0
         out8 = (rgb * 255.0).round() / 255.0
         psnrs.append(float(psnr(out8, truth)))
         ssims.append(float(ssim(out8, truth)))

