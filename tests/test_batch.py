@@ -96,6 +96,12 @@ def packets(path: Path, kind: str) -> list[tuple[Fraction, Fraction, bytes]]:
         return [(p.pts * tb, p.dts * tb, bytes(p)) for p in c.demux(stream) if p.size]
 
 
+def decoded(path: Path) -> list[tuple[int, bytes]]:
+    """(pts, YUV 4:4:4 pixels) of every decoded frame."""
+    with av.open(str(path)) as c:
+        return [(f.pts, f.to_ndarray(format="yuv444p").tobytes()) for f in c.decode(video=0)]
+
+
 def video_times(path: Path) -> list[Fraction]:
     """Presentation times (s) of every video packet, in order."""
     return sorted(p[0] for p in packets(path, "video"))
@@ -447,6 +453,31 @@ def test_split_and_join_matches_single_run(tmp_path: Path, tiny_model: Path) -> 
     assert Fraction(1) in keys and Fraction(2) in keys
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below pid (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while pid exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 # -- Ray -------------------------------------------------------------------------------------
 
 
@@ -472,8 +503,14 @@ def test_ray_engine_same_outputs_as_local(tmp_path: Path, tiny_model: Path,
     assert {k: v["status"] for k, v in local.items()} == {k: v["status"] for k, v in remote.items()}
     assert remote["long.mp4"]["segments"] == 3
     assert remote["bad.mp4"]["status"] == "failed"
-    for rel in ("a/clip1.mkv", "b/c/clip2.mkv", "shots/long.mkv"):
+    for rel in ("a/clip1.mkv", "b/c/clip2.mkv"):  # coloured whole by both engines
         assert stream_dump(tmp_path / "ray" / rel) == stream_dump(tmp_path / "local" / rel), rel
+    # Split at its cuts by Ray, whole by local: the very same pictures, timestamps and sound
+    # (the bytes differ only because each segment starts with a fresh FFV1 keyframe).
+    joined = tmp_path / "ray" / "shots" / "long.mkv"
+    whole = tmp_path / "local" / "shots" / "long.mkv"
+    assert decoded(joined) == decoded(whole)
+    assert packets(joined, "audio") == packets(whole, "audio")
     png = [(tmp_path / d / "img.png").read_bytes() for d in ("ray", "local")]
     assert png[0] == png[1]
     assert leftovers(tmp_path / "ray") == []
@@ -521,15 +558,64 @@ def test_kill_9_during_parallel_split_then_resume(tmp_path: Path, tiny_model: Pa
         while not list(out.glob(".film.vidcolor-seg*")):
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.01)
+        helpers = descendants(proc.pid)  # forkserver, resource tracker, pool workers
+        assert len(helpers) >= 3
         proc.send_signal(signal.SIGKILL)
     finally:
         proc.wait()
-    time.sleep(1.0)
-    before = {p: p.stat().st_size for p in out.glob(".*")}
-    time.sleep(1.0)
-    assert {p: p.stat().st_size for p in out.glob(".*") if p.exists()} == before  # no orphans
+    deadline = time.monotonic() + 10
+    while any(alive(p) for p in helpers):  # every helper process goes with the batch
+        assert time.monotonic() < deadline, [p for p in helpers if alive(p)]
+        time.sleep(0.05)
     assert not (out / "film.mp4").exists()
     assert run_batch(src, out, batch_opts(tiny_model, workers=2, split_seconds=1.0,
                                           chunk_seconds=1.0)) == 0
     assert frame_count(out / "film.mp4") == 150
+    assert leftovers(out) == []
+
+
+def test_split_ntsc_rate_into_matroska_keeps_exact_times(tmp_path: Path, tiny_model: Path) -> None:
+    """23.976 fps into Matroska (1 ms ticks): segment shifts are not whole ticks, so the join
+    restores each frame's exact source pts; rotation is kept too."""
+    src = tmp_path / "src"
+    src.mkdir()
+    film = make_clip(src / "ntsc.mp4", n=30, fps=24, time_base=Fraction(1001, 24000),
+                     rotation=90, gop=6)
+    preset = tmp_path / "mkv.toml"
+    preset.write_text('container = "mkv"\n')
+    rep = tmp_path / "report.json"
+    opts = batch_opts(tiny_model, {"pipeline": str(preset)}, workers=2, split_seconds=0.3,
+                      chunk_seconds=0.4, report=rep)
+    assert run_batch(src, tmp_path / "out", opts) == 0
+    assert read_report(rep)["ntsc.mp4"]["segments"] >= 3
+    joined = tmp_path / "out" / "ntsc.mkv"
+    single = tmp_path / "single.mkv"
+    colorize_video(film, single, colorize_opts(tiny_model, pipeline=str(preset)))
+    assert video_times(joined) == video_times(single)
+    assert packets(joined, "audio") == packets(single, "audio")
+    from vidcolor.media.decode import probe_video
+
+    assert probe_video(joined).rotation == probe_video(single).rotation == 90
+
+
+def test_join_failure_falls_back_to_whole_run(tmp_path: Path, tiny_model: Path,
+                                              monkeypatch) -> None:
+    from vidcolor.batch import local
+
+    real_engine = local.LocalEngine
+    monkeypatch.setattr(local, "LocalEngine", lambda opts, workers: real_engine(opts, 1))
+
+    def refuse(src, plan, dest):
+        raise shots.JoinError(f"{dest}: segment 1 was encoded with other codec parameters")
+
+    monkeypatch.setattr(shots, "join_segments", refuse)  # tasks run in this process
+    src = tmp_path / "src"
+    src.mkdir()
+    make_shots_clip(src / "shots.mp4", n=50, cuts=(25,))
+    rep, out = tmp_path / "report.json", tmp_path / "out"
+    opts = batch_opts(tiny_model, workers=2, split_seconds=1.0, chunk_seconds=1.0, report=rep)
+    assert run_batch(src, out, opts) == 0
+    item = read_report(rep)["shots.mp4"]
+    assert item["status"] == "ok" and item["segments"] is None and item["frames"] == 50
+    assert frame_count(out / "shots.mp4") == 50
     assert leftovers(out) == []

@@ -108,7 +108,6 @@ class _Work:
     n_scans: int = 0
     plan: shots.SplitPlan | None = None
     segments_left: int = 0
-    started: float = field(default_factory=time.perf_counter)
 
 
 def run_batch(src: Path | str, outdir: Path | str, options: BatchOptions = BatchOptions()) -> int:
@@ -121,10 +120,12 @@ def run_batch(src: Path | str, outdir: Path | str, options: BatchOptions = Batch
         raise OutputError(f"{outdir}: exists and is not a folder")
     root, items = discover(src, outdir, container=settings.container, pattern=options.pattern)
     identity = settings_identity(copts)  # a bad --model fails here, before any work
-    if options.engine == "ray":
-        from vidcolor.batch.ray_engine import require_ray
+    if options.engine == "ray":  # fail fast: Ray missing, or nothing at the address
+        from vidcolor.batch.ray_engine import check_reachable, require_ray
 
-        require_ray()
+        ray = require_ray()
+        if options.ray_address and not ray.is_initialized():
+            check_reachable(options.ray_address)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -1,6 +1,6 @@
 """Local engine: tasks run in this process (one worker) or in a pool of worker processes, each
 loading the model once; a worker that dies fails only the tasks it held (they are retried).
-Workers die with the batch process (Linux), so a killed batch leaves no orphan writing."""
+Workers exit with the batch process, so a killed batch leaves no orphan writing."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
-import signal
+import select
+import threading
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -19,20 +21,39 @@ from vidcolor.pipeline import ColorizeOptions
 log = logging.getLogger("vidcolor")
 
 
-def _die_with_parent() -> None:
-    """Linux: have the kernel kill this worker when the batch process dies (even by kill -9),
-    so no orphan keeps writing into the output folder."""
-    with contextlib.suppress(Exception):
-        import ctypes
+def _exit_with(pid: int) -> None:
+    """End this worker the moment process ``pid`` (the batch) ends, even by kill -9: no orphan
+    keeps writing into the output folder or holding a model. (A forkserver worker's parent is
+    the server, which in turn waits for its workers, so the parent's death is not enough.)"""
+    try:
+        fd: int | None = os.pidfd_open(pid)  # Linux >= 5.3: readable once pid has exited
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):
+        fd = None
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    def watch() -> None:
+        if fd is not None:
+            select.select([fd], [], [])
+        else:
+            while True:
+                time.sleep(0.5)
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                except PermissionError:
+                    continue
+        os._exit(1)
+
+    threading.Thread(target=watch, name="vidcolor-batch-watch", daemon=True).start()
 
 
-def init_worker(threads: int | None, level: int) -> None:
-    """Worker process set-up: torch threads (cores shared between workers) and logging."""
-    _die_with_parent()
+def init_worker(threads: int | None, level: int, batch_pid: int | None = None) -> None:
+    """Worker process set-up: exit with the batch, torch threads (cores shared between
+    workers) and logging."""
+    if batch_pid is not None:
+        _exit_with(batch_pid)
     if threads is not None and "OMP_NUM_THREADS" not in os.environ:
         import torch
 
@@ -77,7 +98,7 @@ class LocalEngine:
             self.capacity,
             mp_context=_context(),
             initializer=init_worker,
-            initargs=(threads, logging.getLogger("vidcolor").getEffectiveLevel()),
+            initargs=(threads, logging.getLogger("vidcolor").getEffectiveLevel(), os.getpid()),
         )
 
     @property

@@ -6,7 +6,9 @@ parallel, and join the coloured segments losslessly into one film.
    every frame's pts, so the plan knows the film frame by frame.
 2. :func:`make_plan` cuts the film into segments of about ``target`` seconds, each starting at
    a shot cut where one is near (the temporal stage resets at cuts anyway, so there is no seam
-   by construction); a stretch with no cut gets a fixed seam at its most abrupt frame change.
+   by construction); a stretch with no cut gets a fixed seam at its most abrupt frame change
+   (the temporal stage restarts there, so colour may shift slightly; a discarded warm-up
+   overlap would hide it but needs ``colorize_video`` support for frames coloured, not written).
 3. Each segment is coloured with ``colorize_video(start=, duration=)`` into a hidden file
    (a fresh encode, so it starts with a keyframe).
 4. :func:`join_segments` remuxes the segments' video packets, shifted back to their source
@@ -19,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -43,6 +46,9 @@ SCAN_PRIME = Fraction(1)
 """Seconds decoded before a scan window so a cut on its first frame is still seen."""
 MIN_SCAN_SECONDS = 30.0
 """Shortest stretch worth a scan task of its own."""
+CUT_MARGIN = 1.5
+"""Only clear cuts (histogram distance >= this x the stage's threshold, at scan resolution)
+become segment boundaries, so the temporal stage of a single run surely resets there too."""
 
 
 class JoinError(OutputError):
@@ -76,6 +82,8 @@ class Segment:
     first_pts: int
     at_cut: bool
     """Starts at a detected shot cut (False for the first segment and fixed seams)."""
+    pts: tuple[int, ...] = ()
+    """Source pts of its frames, in order (to restore them where a shift is not exact)."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ def scan_window(
 ) -> ScanResult:
     """Decode film time [start, start + duration) and find its shot cuts."""
     info = probe_video(src)
-    detector = CutDetector(threshold=threshold)
+    detector = CutDetector(threshold=min(1.0, threshold * CUT_MARGIN))
     first = max(Fraction(0), start - SCAN_PRIME)
     pts: list[int] = []
     dist: list[float] = []
@@ -181,7 +189,7 @@ def make_plan(scan: ScanResult, target: float) -> SplitPlan | None:
         j = bounds[k + 1][0] if k + 1 < len(bounds) else n
         start = (scan.pts[i] - scan.start_pts) * tb
         dur = (scan.pts[j] - scan.pts[i]) * tb if j < n else None
-        segments.append(Segment(k, start, dur, j - i, scan.pts[i], at_cut))
+        segments.append(Segment(k, start, dur, j - i, scan.pts[i], at_cut, scan.pts[i:j]))
     seams = sum(1 for s in segments[1:] if not s.at_cut)
     return SplitPlan(tuple(segments), n, len(scan.cuts), seams)
 
@@ -236,18 +244,9 @@ def join_segments(src: Path, plan: SplitPlan, dest: Path) -> int:
                 if not _same_codec(vs, template):
                     raise JoinError(f"{dest}: segment {seg.index} was encoded with other codec "
                                     "parameters than segment 0")
-                tb = Fraction(vs.time_base)
-                off = (seg.first_pts - info.start_pts) * info.time_base / tb
-                if off.denominator != 1:
-                    raise JoinError(f"{dest}: segment {seg.index} starts at {seg.start} s, not a "
-                                    f"whole tick of the output time base {tb}")
                 count = 0
-                for pkt in inp.demux(vs):
-                    if pkt.size == 0 or pkt.dts is None:
-                        continue
-                    pkt.pts = pkt.pts + int(off) if pkt.pts is not None else None
-                    pkt.dts = pkt.dts + int(off)
-                    dts = pkt.dts * tb
+                for pkt in _retimed(inp, path, seg, info.start_pts, info.time_base, dest):
+                    dts = pkt.dts * Fraction(pkt.time_base)
                     if last_dts is not None and dts <= last_dts:
                         raise JoinError(f"{dest}: segment {seg.index} overlaps the previous one "
                                         f"in decode time ({float(dts):.3f} s)")
@@ -282,6 +281,55 @@ def join_segments(src: Path, plan: SplitPlan, dest: Path) -> int:
     out_file.commit()
     remove_segments(dest, plan)
     return frames
+
+
+def _video_packets(container: av.container.InputContainer) -> Iterator[av.Packet]:
+    for pkt in container.demux(container.streams.video[0]):
+        if pkt.size and pkt.dts is not None and pkt.pts is not None:
+            yield pkt
+
+
+def _retimed(
+    inp: av.container.InputContainer,
+    path: Path,
+    seg: Segment,
+    start_pts: int,
+    src_tb: Fraction,
+    dest: Path,
+) -> Iterator[av.Packet]:
+    """A segment's video packets with their source timestamps back.
+
+    The segment was written shifted back by its start (VideoWriter ``start=``); shifting its
+    packets forward is exact when the shift is a whole number of the file's ticks (mp4, mov,
+    avi). Otherwise (Matroska's 1 ms at 23.976 fps) each frame gets its exact source pts from
+    the plan, in the source time base, so the muxer rounds it as a single run's would.
+    """
+    tb = Fraction(inp.streams.video[0].time_base)
+    shift = seg.first_pts - start_pts  # source ticks
+    off = shift * src_tb / tb
+    if off.denominator == 1:
+        for pkt in _video_packets(inp):
+            pkt.pts += int(off)
+            pkt.dts += int(off)
+            yield pkt
+        return
+    order = sorted(pkt.pts for pkt in _video_packets(inp))
+    if len(order) != len(seg.pts):
+        raise JoinError(f"{dest}: segment {seg.index} holds {len(order)} frames, "
+                        f"expected {len(seg.pts)}")
+    exact = dict(zip(order, seg.pts, strict=True))
+    last: int | None = None
+    with av.open(str(path)) as again:
+        for pkt in _video_packets(again):
+            pts = exact[pkt.pts]
+            dts = min(pts, round(pkt.dts * tb / src_tb) + shift)
+            if last is not None and dts <= last:
+                dts = last + 1
+            last = dts
+            duration = round(pkt.duration * tb / src_tb) if pkt.duration else 0
+            pkt.time_base = src_tb
+            pkt.pts, pkt.dts, pkt.duration = pts, dts, duration
+            yield pkt
 
 
 def _close_all(containers: list, copier: _StreamCopier | None) -> None:
