@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from vidcolor import __version__
+from vidcolor.batch import BatchOptions
 from vidcolor.colorize import DEVICES
 from vidcolor.errors import UsageError
 from vidcolor.models import ARCHITECTURES, DEFAULT_MODEL, available_models
@@ -22,6 +23,7 @@ from vidcolor.train.trainer import TrainOptions
 COMMANDS = ("preview", "bench", "train", "eval-images", "eval-video", "batch")
 _PRESET = {f.name: f for f in fields(PipelineSettings)}
 _TRAIN = {f.name: f.default for f in fields(TrainOptions)}
+_BATCH = {f.name: f.default for f in fields(BatchOptions)}
 
 
 def parse_time(text: str) -> Fraction:
@@ -200,11 +202,20 @@ def command_parser() -> argparse.ArgumentParser:
     bt = sub.add_parser("batch", help="colour a whole archive, resumably")
     bt.add_argument("src", type=Path, help="folder (recursive) or a text manifest of paths")
     bt.add_argument("-o", "--output", type=Path, required=True, help="output folder")
-    bt.add_argument("--engine", default="local", choices=("local", "ray"))
-    bt.add_argument("--workers", type=int, default=1)
-    bt.add_argument("--ray-address")
+    bt.add_argument("--engine", default=_BATCH["engine"], choices=("local", "ray"),
+                    help=f"default: {_BATCH['engine']}")
+    bt.add_argument("--workers", type=int, default=_BATCH["workers"],
+                    help=f"parallel workers (Ray actors, one GPU each when present; "
+                    f"default: {_BATCH['workers']})")
+    bt.add_argument("--ray-address", help="join this Ray cluster (default: start a local one)")
     bt.add_argument("--pattern", help="only files matching this glob")
-    bt.add_argument("--retry", type=int, default=1)
+    bt.add_argument("--retry", type=int, default=_BATCH["retry"],
+                    help=f"retries of a failed item (default: {_BATCH['retry']})")
+    bt.add_argument("--split-seconds", type=float, default=_BATCH["split_seconds"],
+                    help="films longer than this are split at shot cuts and coloured in "
+                    f"parallel when --workers > 1 (default: {_BATCH['split_seconds']:g})")
+    bt.add_argument("--chunk-seconds", type=float, default=_BATCH["chunk_seconds"],
+                    help=f"target segment length (default: {_BATCH['chunk_seconds']:g})")
     bt.add_argument("--report", type=Path, help="JSON report")
     add_model_args(bt)
     add_pipeline_args(bt)
@@ -307,5 +318,6 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(args.src, args.output, BatchOptions(
             colorize=colorize_options(args), engine=args.engine, workers=args.workers,
             ray_address=args.ray_address, pattern=args.pattern, retry=args.retry,
+            split_seconds=args.split_seconds, chunk_seconds=args.chunk_seconds,
             report=args.report))
     raise UsageError(f"unknown command {cmd!r}")

@@ -105,10 +105,20 @@ def read_weights(weights: Path) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def export_checkpoint(src: Path, dest: Path, *, half: bool = True, **extra: Any) -> None:
-    """Copy a training checkpoint for shipping: fp16 weights, config without optimizer state."""
+def export_checkpoint(
+    src: Path,
+    dest: Path,
+    *,
+    half: bool = True,
+    inference: dict[str, Any] | None = None,
+    **extra: Any,
+) -> None:
+    """Copy a training checkpoint for shipping: fp16 weights, config without optimizer state;
+    ``inference`` sets the model's inference options (e.g. the tuned bin/regression mix)."""
     cfg = read_config(src)
     cfg.update(extra)
+    if inference:
+        cfg["model"] = {**cfg.get("model", {}), **inference}
     state = read_weights(src)
     save_tensors(dest, state, torch.float16 if half else None)
     atomic_write_bytes(config_path(dest), json.dumps(cfg, indent=2, sort_keys=True).encode())
