@@ -44,12 +44,13 @@ def main() -> None:
             train(TrainOptions(
                 data=a.data, out=run, model=arch, steps=a.steps, batch_size=a.batch_size,
                 image_size=a.image_size, val_every=a.steps, ckpt_every=a.steps,
-                val_max=a.val_max, resume=(run / "metrics.csv").exists() and any(run.glob("ckpt-*")),
+                val_max=a.val_max, resume=any(run.glob("ckpt-*")),
             ))
         val = last_values(run / "metrics.csv", "val")
         tr = last_values(run / "metrics.csv", "train")
         rows.append({"arch": arch, "img_per_s": tr.get("img_per_s", 0.0), **val})
-    head = f"{'arch':<12}{'PSNR':>7}{'SSIM':>7}{'colorful':>10}{'truth':>7}{'grey PSNR':>11}{'img/s':>7}"
+    head = (f"{'arch':<12}{'PSNR':>7}{'SSIM':>7}{'colorful':>10}{'truth':>7}{'grey PSNR':>11}"
+            f"{'img/s':>7}")
     print(f"{a.steps} steps, batch {a.batch_size}, {a.image_size} px crops, CPU")
     print(head)
     for r in rows:

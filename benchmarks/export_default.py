@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from vidcolor.models import DEFAULT_MODEL, models_dir, resolve_checkpoint
 from vidcolor.models.checkpoint import export_checkpoint

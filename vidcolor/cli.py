@@ -155,7 +155,8 @@ def command_parser() -> argparse.ArgumentParser:
     tr.add_argument("--model", default=_TRAIN["model"], choices=list(ARCHITECTURES),
                     help=f"architecture (default: {_TRAIN['model']})")
     for name, typ in (("steps", int), ("batch_size", int), ("image_size", int), ("lr", float),
-                      ("val_every", int), ("ckpt_every", int), ("workers", int), ("seed", int)):
+                      ("val_every", int), ("ckpt_every", int), ("val_max", int), ("workers", int),
+                      ("seed", int)):
         tr.add_argument(
             "--" + name.replace("_", "-"), type=typ, default=_TRAIN[name],
             help=f"default: {_TRAIN[name]}",
@@ -290,7 +291,8 @@ def run(args: argparse.Namespace) -> int:
         path = train(TrainOptions(
             data=args.data, out=args.out, model=args.model, steps=args.steps,
             batch_size=args.batch_size, image_size=args.image_size, lr=args.lr,
-            val_every=args.val_every, ckpt_every=args.ckpt_every, workers=args.workers,
+            val_every=args.val_every, ckpt_every=args.ckpt_every, val_max=args.val_max,
+            workers=args.workers,
             seed=args.seed, device=args.device, resume=args.resume, init=args.init,
             unfreeze_at=args.unfreeze_at, degrade=not args.no_degrade, tiny=args.tiny,
         ))
