@@ -274,3 +274,19 @@ def audio_only(media_dir: Path) -> Path:
 def tiny_image(media_dir: Path) -> Path:
     """A 32x24 RGB png of the gradient pattern."""
     return make_image(media_dir / "tiny.png")
+
+
+@pytest.fixture
+def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Counts ``Colorizer.load`` calls (each still loads for real): one per load, in order."""
+    from vidcolor.colorize import Colorizer
+
+    loads: list[tuple] = []
+    real_load = Colorizer.load.__func__  # type: ignore[attr-defined]
+
+    def counting_load(cls, *args, **kwargs):
+        loads.append(args)
+        return real_load(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Colorizer, "load", classmethod(counting_load))
+    return loads

@@ -155,20 +155,12 @@ def test_several_inputs_into_a_folder(
     tiny_image: Path,
     tmp_path: Path,
     cli,
-    monkeypatch: pytest.MonkeyPatch,
+    model_loads: list[tuple],
 ) -> None:
-    loads = []
-    real_load = Colorizer.load.__func__  # type: ignore[attr-defined]
-
-    def counting_load(cls, *args, **kwargs):
-        loads.append(args)
-        return real_load(cls, *args, **kwargs)
-
-    monkeypatch.setattr(Colorizer, "load", classmethod(counting_load))
     out = tmp_path / "coloured"
     code, err = cli(clip_with_audio, clip_grey, tiny_image, "-o", f"{out}/", "-q")
     assert code == 0, err
-    assert len(loads) == 1
+    assert len(model_loads) == 1
     assert sorted(p.name for p in out.iterdir()) == sorted(
         p.name for p in (clip_with_audio, clip_grey, tiny_image)
     )

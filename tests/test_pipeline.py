@@ -310,19 +310,11 @@ def test_several_inputs_into_folder_load_the_model_once(
     tiny_image: Path,
     tmp_path: Path,
     opts,
-    monkeypatch: pytest.MonkeyPatch,
+    model_loads: list[tuple],
 ) -> None:
-    loads = []
-    real_load = Colorizer.load.__func__  # type: ignore[attr-defined]
-
-    def counting_load(cls, *args, **kwargs):
-        loads.append(args)
-        return real_load(cls, *args, **kwargs)
-
-    monkeypatch.setattr(Colorizer, "load", classmethod(counting_load))
     out = tmp_path / "new" / "folder"
     results = colorize_paths([clip_with_audio, clip_grey, tiny_image], f"{out}/", opts())
-    assert len(loads) == 1
+    assert len(model_loads) == 1
     assert sorted(p.name for p in out.iterdir()) == sorted(
         [clip_with_audio.name, clip_grey.name, tiny_image.name]
     )

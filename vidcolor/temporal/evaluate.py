@@ -15,7 +15,7 @@ import importlib.util
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -189,62 +189,35 @@ def _render(L_full: torch.Tensor, ab_work: torch.Tensor, L_work: torch.Tensor) -
 
 def _score(
     label: str,
-    ab_seq: torch.Tensor,
+    rendered: Iterable[torch.Tensor],
     originals: list[np.ndarray],
-    L_full: torch.Tensor,
-    L_work: torch.Tensor,
     flows: list[tuple[torch.Tensor, torch.Tensor] | None],
+    *,
+    accuracy: bool = True,
 ) -> VariantResult:
-    """All metrics of one variant's working-size ab sequence."""
+    """All metrics of one variant's full-size RGB frames (1, 3, H, W); ``accuracy=False`` skips
+    PSNR and SSIM (for the original clip, scored as the floor of the flicker metrics)."""
     psnrs, ssims, errors, hists = [], [], [], []
     prev: torch.Tensor | None = None
-    for t, original in enumerate(originals):
-        rgb = _render(L_full[t : t + 1], ab_seq[t : t + 1], L_work[t : t + 1])
-        truth = torch.from_numpy(np.array(original)).permute(2, 0, 1)[None] / 255.0
-        out8 = (rgb * 255.0).round() / 255.0
-        psnrs.append(float(psnr(out8, truth)))
-        ssims.append(float(ssim(out8, truth)))
+    for rgb, original, pair in zip(rendered, originals, flows, strict=True):
+        if accuracy:
+            truth = torch.from_numpy(np.array(original)).permute(2, 0, 1)[None] / 255.0
+            out8 = (rgb * 255.0).round() / 255.0
+            psnrs.append(float(psnr(out8, truth)))
+            ssims.append(float(ssim(out8, truth)))
         hists.append(color_histograms(rgb))
-        pair = flows[t]
         if prev is not None:
             errors.append(math.nan if pair is None else warping_error_pair(prev, rgb, *pair))
         prev = rgb
     cdc_value, cdc_frames = cdc_from_histograms(hists)
     return VariantResult(
         label=label,
-        psnr=float(np.mean(psnrs)),
-        ssim=float(np.mean(ssims)),
+        psnr=float(np.mean(psnrs)) if psnrs else math.nan,
+        ssim=float(np.mean(ssims)) if ssims else math.nan,
         warping_error=float(np.nanmean(errors)) if not np.isnan(errors).all() else 0.0,
         cdc=cdc_value,
         ms_per_frame=0.0,
         per_frame_psnr=psnrs,
-        per_frame_warping_error=errors,
-        per_frame_cdc=cdc_frames,
-    )
-
-
-def _score_original(
-    originals: list[np.ndarray], flows: list[tuple[torch.Tensor, torch.Tensor] | None]
-) -> VariantResult:
-    """The original colour clip's own warping error and CDC: the floor that motion, occlusion
-    and lighting leave even with perfect colour (PSNR and SSIM are not applicable)."""
-    errors, hists = [], []
-    prev: torch.Tensor | None = None
-    for t, original in enumerate(originals):
-        rgb = as_rgb(original)
-        hists.append(color_histograms(rgb))
-        pair = flows[t]
-        if prev is not None:
-            errors.append(math.nan if pair is None else warping_error_pair(prev, rgb, *pair))
-        prev = rgb
-    cdc_value, cdc_frames = cdc_from_histograms(hists)
-    return VariantResult(
-        label=ORIGINAL_LABEL,
-        psnr=math.nan,
-        ssim=math.nan,
-        warping_error=float(np.nanmean(errors)) if not np.isnan(errors).all() else 0.0,
-        cdc=cdc_value,
-        ms_per_frame=0.0,
         per_frame_warping_error=errors,
         per_frame_cdc=cdc_frames,
     )
@@ -284,10 +257,17 @@ def evaluate_frames(
         ab = run_stage_on_sequence(stage, L_work, pred)
         ms = (time.perf_counter() - start) * 1000.0 / len(originals)
         label = "per-frame" if stage.name == "none" else stage.name
-        result = _score(label, ab, originals, L_full, L_work, flows)
+        frames = (
+            _render(L_full[t : t + 1], ab[t : t + 1], L_work[t : t + 1])
+            for t in range(len(originals))
+        )
+        result = _score(label, frames, originals, flows)
         result.ms_per_frame, result.cuts = ms, list(stage.cuts)
         variants.append(result)
-    variants.append(_score_original(originals, flows))
+    # The original clip's own warping error and CDC: the floor that motion, occlusion and
+    # lighting leave even with perfect colour.
+    floor = (as_rgb(o) for o in originals)
+    variants.append(_score(ORIGINAL_LABEL, floor, originals, flows, accuracy=False))
     return EvalResult(
         clip=clip,
         frames=len(originals),
