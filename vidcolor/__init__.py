@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-from vidcolor.pipeline import (  # noqa: E402
+from vidcolor.pipeline import (
     ColorizeOptions,
     VideoResult,
     colorize_image,

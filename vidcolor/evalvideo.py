@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -24,7 +24,7 @@ log = logging.getLogger("vidcolor")
 class EvalVideoOptions:
     """Options of ``vidcolor eval-video``."""
 
-    colorize: ColorizeOptions = ColorizeOptions()
+    colorize: ColorizeOptions = field(default_factory=ColorizeOptions)
     modes: tuple[str, ...] = ("forward",)
     json: Path | None = None
     plot: Path | None = None
@@ -38,7 +38,9 @@ def eval_video(clip: Path, options: EvalVideoOptions) -> EvalResult:
         raise UsageError(f"--modes takes {', '.join(MODE_CHOICES)}, got {', '.join(bad)}")
     settings = options.colorize.settings()
     if settings.flow == "none":
-        raise UsageError("eval-video compares against per-frame colouring: give a --flow other than none")
+        raise UsageError(
+            "eval-video compares against per-frame colouring: give a --flow other than none"
+        )
     colorizer = Colorizer.load(
         options.colorize.model,
         device=options.colorize.device,

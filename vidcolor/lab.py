@@ -52,7 +52,8 @@ def l_to_grey(L: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`grey_to_l`: the sRGB level in [0, 1] whose lightness is L."""
     fy = (L.clamp(0.0, L_MAX) + 16.0) / 116.0
     lin = torch.where(fy > 0.2068966, fy**3, (fy - 16.0 / 116.0) / 7.787)
-    v = torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(1e-12) ** (1.0 / 2.4) - 0.055, 12.92 * lin)
+    gamma = 1.055 * lin.clamp_min(1e-12) ** (1.0 / 2.4) - 0.055
+    v = torch.where(lin > 0.0031308, gamma, 12.92 * lin)
     return v.clamp(0.0, 1.0)
 
 

@@ -39,7 +39,8 @@ class PipelineSettings:
     def __post_init__(self) -> None:
         if self.working_short_side < 32 or self.working_short_side % 8:
             raise UsageError(
-                f"working_short_side must be a multiple of 8 and >= 32, got {self.working_short_side}"
+                "working_short_side must be a multiple of 8 and >= 32, "
+                f"got {self.working_short_side}"
             )
         if self.batch_size < 1:
             raise UsageError(f"batch_size must be >= 1, got {self.batch_size}")
@@ -81,7 +82,9 @@ def available_pipelines() -> list[str]:
     return sorted(p.stem for p in pipelines_dir().glob("*.toml"))
 
 
-def load_pipeline(name_or_path: str | Path = DEFAULT_PIPELINE, **overrides: Any) -> PipelineSettings:
+def load_pipeline(
+    name_or_path: str | Path = DEFAULT_PIPELINE, **overrides: Any
+) -> PipelineSettings:
     """Read a preset by name or TOML path; keyword overrides (not None) win over the file."""
     p = Path(name_or_path)
     if p.suffix != ".toml":

@@ -35,7 +35,7 @@ def as_rgb(frames: FrameSeq) -> torch.Tensor:
             raise InputError(
                 f"expected uint8 arrays of shape (..., H, W, 3), got {frames.dtype} {frames.shape}"
             )
-        x = torch.from_numpy(np.ascontiguousarray(frames)).float().div(255.0)
+        x = torch.from_numpy(np.array(frames)).float().div(255.0)  # a copy: inputs may be read-only
         x = x.movedim(-1, -3)
     else:
         x = frames.float()
