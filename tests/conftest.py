@@ -290,3 +290,18 @@ def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
 
     monkeypatch.setattr(Colorizer, "load", classmethod(counting_load))
     return loads
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny fusion checkpoint, built from the current code so it always loads."""
+    import torch
+
+    from vidcolor.models import TINY_CONFIGS, build_model
+    from vidcolor.models.checkpoint import save_checkpoint
+
+    path = tmp_path_factory.mktemp("tiny-model") / "tiny.safetensors"
+    torch.manual_seed(0)
+    m = build_model("fusion", TINY_CONFIGS["fusion"])
+    save_checkpoint(path, m, {"arch": "fusion", "model": m.config(), "step": 0})
+    return path

@@ -28,23 +28,12 @@ from vidcolor.batch.ray_engine import check_reachable
 from vidcolor.batch.state import STATE_NAME, batch_lock
 from vidcolor.errors import OutputError, UsageError
 from vidcolor.media.atomic import translate_os_error
-from vidcolor.models import TINY_CONFIGS, build_model
-from vidcolor.models.checkpoint import save_checkpoint
 from vidcolor.pipeline import ColorizeOptions, colorize_video
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny random fusion checkpoint (deterministic on CPU)."""
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    m = build_model("fusion", TINY_CONFIGS["fusion"])
-    save_checkpoint(path, m, {"arch": "fusion", "model": m.config(), "step": 0})
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -38,19 +38,6 @@ from vidcolor.media import iter_frames, probe_video
 REPO = Path(vidcolor.__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random tiny fusion checkpoint (built from the current code, so it always loads)."""
-    from vidcolor.models import TINY_CONFIGS, build_model
-    from vidcolor.models.checkpoint import save_checkpoint
-
-    path = tmp_path_factory.mktemp("cli-model") / "tiny.safetensors"
-    torch.manual_seed(0)
-    m = build_model("fusion", TINY_CONFIGS["fusion"])
-    save_checkpoint(path, m, {"arch": "fusion", "model": m.config(), "step": 0})
-    return path
-
-
 @pytest.fixture
 def cli(tiny_model: Path, capsys: pytest.CaptureFixture[str]):
     """Run ``vidcolor ARGS --model tiny`` in-process; returns (exit code, stderr)."""

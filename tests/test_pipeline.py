@@ -21,8 +21,6 @@ from vidcolor.colorize import Colorizer
 from vidcolor.errors import FlowError, InputError, ModelError, OutputError, UsageError
 from vidcolor.media import iter_frames, probe_video
 from vidcolor.media.encode import VideoWriter
-from vidcolor.models import TINY_CONFIGS, build_model
-from vidcolor.models.checkpoint import save_checkpoint
 from vidcolor.pipeline import (
     ColorizeOptions,
     VideoResult,
@@ -32,16 +30,6 @@ from vidcolor.pipeline import (
 )
 
 # -- fixtures and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random tiny fusion checkpoint (built from the current code, so it always loads)."""
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    torch.manual_seed(0)
-    m = build_model("fusion", TINY_CONFIGS["fusion"])
-    save_checkpoint(path, m, {"arch": "fusion", "model": m.config(), "step": 0})
-    return path
 
 
 @pytest.fixture(scope="session")

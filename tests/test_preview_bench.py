@@ -14,7 +14,6 @@ from types import ModuleType
 import av
 import numpy as np
 import pytest
-import torch
 from conftest import pattern_rgb
 from PIL import Image
 
@@ -22,8 +21,6 @@ from vidcolor.__main__ import main as cli_main
 from vidcolor.bench import BenchOptions, numbered_frames, run_bench
 from vidcolor.errors import OutputError, UsageError
 from vidcolor.media import probe_video
-from vidcolor.models import TINY_CONFIGS, build_model
-from vidcolor.models.checkpoint import save_checkpoint
 from vidcolor.pipeline import ColorizeOptions
 from vidcolor.preview import (
     DEFAULT_COUNT,
@@ -37,16 +34,6 @@ from vidcolor.preview import (
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random tiny fusion checkpoint (seeded, so its colours are the same every run)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
-    m = build_model("fusion", TINY_CONFIGS["fusion"])
-    save_checkpoint(path, m, {"arch": "fusion", "model": m.config(), "step": 0})
-    return path
 
 
 @pytest.fixture(scope="module")
