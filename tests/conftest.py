@@ -169,6 +169,18 @@ def make_undecodable(path: Path, n: int = 10) -> Path:
     return path
 
 
+def packets_of(path: Path, kind: str = "audio") -> list[bytes]:
+    """Bytes of every non-empty packet of the file's streams of one kind ('audio', 'subtitle')."""
+    with av.open(str(path)) as c:
+        streams = [s for s in c.streams if s.type == kind]
+        return [bytes(p) for p in c.demux(streams) if p.size] if streams else []
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temp files of unfinished outputs (``.<name>.vidcolor-*``) anywhere under ``folder``."""
+    return sorted(p.name for p in folder.rglob(".*") if ".vidcolor-" in p.name)
+
+
 def make_image(path: Path, size: tuple[int, int] = (32, 24), mode: str = "RGB") -> Path:
     """A small still image (the gradient pattern) in the format given by the extension."""
     img = Image.fromarray(pattern_rgb(size[0], size[1], 3))

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import AUDIO_RATE, make_clip, make_image, pattern_rgb
+from conftest import AUDIO_RATE, leftovers, make_clip, make_image, pattern_rgb
 
 from vidcolor.__main__ import main
 from vidcolor.batch import BatchOptions, run_batch, shots
@@ -109,11 +109,6 @@ def stream_dump(path: Path) -> dict[tuple, list[tuple]]:
             if p.size:
                 dump[keys[p.stream.index]].append((p.pts, p.dts, p.duration, bytes(p)))
         return dump
-
-
-def leftovers(out: Path) -> list[str]:
-    """Hidden temp or segment files under out."""
-    return sorted(p.name for p in out.rglob(".*") if ".vidcolor-" in p.name)
 
 
 def make_shots_clip(path: Path, *, n: int = 75, fps: int = 25, cuts=(25, 50),

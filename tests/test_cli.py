@@ -17,7 +17,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import make_clip
+from conftest import leftovers, make_clip, packets_of
 from PIL import Image
 
 import vidcolor
@@ -69,16 +69,6 @@ def one_line_error(err: str, *needles: object) -> str:
     return line
 
 
-def leftovers(folder: Path) -> list[str]:
-    return [p.name for p in folder.iterdir() if ".vidcolor-" in p.name]
-
-
-def audio_packets(path: Path) -> list[bytes]:
-    with av.open(str(path)) as c:
-        streams = [s for s in c.streams if s.type == "audio"]
-        return [bytes(p) for p in c.demux(streams) if p.size] if streams else []
-
-
 def colourfulness(path: Path) -> float:
     with av.open(str(path)) as c:
         spreads = []
@@ -103,7 +93,7 @@ def test_round_trip(clip_with_audio: Path, tmp_path: Path, cli) -> None:
         last_out.time + last_out.duration * probe_video(dest).time_base
         == last_src.time + last_src.duration * probe_video(clip_with_audio).time_base
     )
-    assert audio_packets(dest) == audio_packets(clip_with_audio) != []
+    assert packets_of(dest) == packets_of(clip_with_audio) != []
     assert all(np.array_equal(a.y, b.y) for a, b in zip(src, out, strict=True))
     assert colourfulness(dest) > 2.0
     assert "already in colour" in err

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import SUBTITLES, VFR_PTS, make_clip
+from conftest import SUBTITLES, VFR_PTS, make_clip, packets_of
 from PIL import Image
 
 from vidcolor.errors import InputError, OutputError
@@ -57,15 +57,6 @@ def transcode(
 
 def frames_of(path: Path) -> list:
     return list(iter_frames(path))
-
-
-def packets_of(path: Path, kind: str) -> list[bytes]:
-    """Payloads of every packet of the streams of one type (demuxer flush packets left out)."""
-    with av.open(str(path)) as c:
-        streams = [s for s in c.streams if s.type == kind]
-        if not streams:
-            return []
-        return [bytes(p) for p in c.demux(streams) if p.size]
 
 
 def video_duration(path: Path) -> Fraction:

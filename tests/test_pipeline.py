@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import VFR_PTS, make_clip, make_image
+from conftest import VFR_PTS, leftovers, make_clip, make_image, packets_of
 from PIL import Image
 
 from vidcolor import lab
@@ -57,17 +57,6 @@ def no_stray_threads():
     """Every test here ends with the pipeline's threads joined, after errors too."""
     yield
     assert vidcolor_threads() == []
-
-
-def leftovers(folder: Path) -> list[str]:
-    """Temp files of an unfinished output left in ``folder``."""
-    return [p.name for p in folder.iterdir() if ".vidcolor-" in p.name]
-
-
-def audio_packets(path: Path) -> list[bytes]:
-    with av.open(str(path)) as c:
-        streams = [s for s in c.streams if s.type == "audio"]
-        return [bytes(p) for p in c.demux(streams) if p.size] if streams else []
 
 
 def frame_times(path: Path) -> list[Fraction]:
@@ -123,8 +112,8 @@ def test_round_trip_keeps_frames_times_audio_and_luma(
     # muxer shifts every stream alike by those 21 ms; the .mp4 test checks absolute times.
     assert [f.time for f in out_frames] == [f.time for f in src_frames]
     assert video_duration(dest) == video_duration(clip_with_audio) == 1
-    src_audio = audio_packets(clip_with_audio)
-    assert src_audio and audio_packets(dest) == src_audio
+    src_audio = packets_of(clip_with_audio)
+    assert src_audio and packets_of(dest) == src_audio
     for a, b in zip(src_frames, out_frames, strict=True):  # the encoder got the input's luma
         assert b.y.dtype == a.y.dtype and np.array_equal(a.y, b.y)
     assert colourfulness(dest) > 2.0
@@ -139,7 +128,7 @@ def test_default_codec_mp4_keeps_duration_and_audio(
     assert result.frames == 25
     assert probe_video(dest).duration == probe_video(clip_with_audio).duration
     assert frame_times(dest) == frame_times(clip_with_audio)
-    assert audio_packets(dest) == audio_packets(clip_with_audio)
+    assert packets_of(dest) == packets_of(clip_with_audio)
     assert colourfulness(dest) > 2.0
 
 
@@ -225,7 +214,7 @@ def test_10bit_luma_bit_identical(
     assert len(pairs) == 10
     for a, b in pairs:
         assert b.y.dtype == np.uint16 and np.array_equal(a.y, b.y)
-    assert audio_packets(dest) == audio_packets(clip_10bit)
+    assert packets_of(dest) == packets_of(clip_10bit)
 
 
 def test_grey_and_colour_inputs(

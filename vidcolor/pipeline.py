@@ -18,7 +18,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
@@ -276,8 +275,8 @@ def colorize_video(
                 if item is _END:
                     return
                 t0 = time.perf_counter()
-                frame: DecodedFrame = item.payload
-                L_c = lab.grey_to_l(resize(frame_unit(frame), chroma_shape))
+                frame, unit = item.payload
+                L_c = lab.grey_to_l(resize(unit, chroma_shape))
                 cb, cr = chroma_from_lab(
                     L_c, item.ab[None].cpu(), item.L[None].cpu(), chroma_shape,
                     matrix=info.color_matrix,
@@ -397,7 +396,8 @@ def _colorize_batch(
     ``size`` is the working size in the coded orientation; the model sees the frames upright.
     """
     t0 = time.perf_counter()
-    L = torch.cat([lab.grey_to_l(resize(frame_unit(f), size)) for f in batch])
+    units = [frame_unit(f) for f in batch]  # once per frame: the encode thread reuses it
+    L = torch.cat([lab.grey_to_l(resize(u, size)) for u in units])
     ab = rotate(colorizer.predict(rotate(L, info.rotation)), info.rotation, undo=True)
     if settings.saturation != 1.0:
         ab = ab * settings.saturation
@@ -405,7 +405,8 @@ def _colorize_batch(
     times.colorize += time.perf_counter() - t0
     for i, frame in enumerate(batch):
         t1 = time.perf_counter()
-        ready = stage.push(TemporalItem(frame.index, frame.time, L[i], ab[i], payload=frame))
+        item = TemporalItem(frame.index, frame.time, L[i], ab[i], payload=(frame, units[i]))
+        ready = stage.push(item)
         times.temporal += time.perf_counter() - t1
         yield from ready
 
@@ -537,8 +538,3 @@ def _check_new_folder(out: Path) -> bool:
             f"{out}: cannot create the output folder: {base} is not writable (permission denied)"
         )
     return True
-
-
-def colorize_array(rgb: np.ndarray, colorizer: Colorizer, saturation: float = 1.0) -> np.ndarray:
-    """Colour an in-memory uint8 RGB picture (its lightness is kept)."""
-    return colorize_rgb_array(colorizer, rgb, saturation=saturation)
