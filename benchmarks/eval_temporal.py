@@ -17,9 +17,22 @@ from pathlib import Path
 from vidcolor.colorize import Colorizer
 from vidcolor.models import DEFAULT_MODEL
 from vidcolor.presets import load_pipeline
-from vidcolor.temporal.evaluate import ORIGINAL_LABEL, evaluate_video
+from vidcolor.temporal.evaluate import GREY_LABEL, ORIGINAL_LABEL, evaluate_video
 
 CLIP_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov")
+
+
+def geomean(values: list[float]) -> float:
+    """Geometric mean (NaN if any value is not positive)."""
+    if any(not v > 0 for v in values):
+        return math.nan
+    return math.exp(sum(map(math.log, values)) / len(values))
+
+
+def mean(values: list[float]) -> float:
+    """Mean of the values that are not NaN."""
+    finite = [v for v in values if not math.isnan(v)]
+    return sum(finite) / len(finite) if finite else math.nan
 
 
 def clips_in(folder: Path) -> list[Path]:
@@ -51,49 +64,38 @@ def main() -> None:
             max_frames=a.max_frames,
         )
         print(res.format_table(), flush=True)
-        results.append(res.to_dict())
-    head = ("| clip | frames | mode | PSNR | warping error | x per-frame | excess x | CDC "
+        results.append(res)
+    head = ("| clip | frames | row | PSNR | warping error | x per-frame | excess x | CDC "
             "| x per-frame | ms/frame |")
     print("\n" + head + "\n|" + "---|" * 10)
-    for r in results:
-        v = {x["label"]: x for x in r["variants"]}
-        pf, orig = v["per-frame"], v[ORIGINAL_LABEL]
-        for x in r["variants"]:
-            if x["label"] == ORIGINAL_LABEL:
-                continue
-            print(f"| {Path(r['clip']).name} | {r['frames']} | {x['label']} | {x['psnr']:.2f} "
-                  f"| {x['warping_error']:.5f} | {x['warping_error'] / pf['warping_error']:.2f} "
-                  f"| {x['cdc']:.5f} | {x['cdc'] / pf['cdc']:.2f} "
-                  f"| {x['ms_per_frame']:.1f} |")
-        print(f"| {Path(r['clip']).name} | {r['frames']} | original colours (floor) | - "
-              f"| {orig['warping_error']:.5f} | {orig['warping_error'] / pf['warping_error']:.2f} "
-              f"| {orig['cdc']:.5f} | {orig['cdc'] / pf['cdc']:.2f} | - |")
+    for res in results:
+        for x in res.variants:
+            r = res.ratios(x.label)
+            psnr = "-" if math.isnan(x.psnr) else f"{x.psnr:.2f}"
+            print(f"| {Path(res.clip).name} | {res.frames} | {x.label} | {psnr} "
+                  f"| {x.warping_error:.5f} | {r['warping_error']:.2f} "
+                  f"| {r['excess_warping_error']:.2f} | {x.cdc:.5f} | {r['cdc']:.2f} "
+                  f"| {x.ms_per_frame:.1f} |")
     summary = {}
-    for label in ("dis/forward", "dis/bidirectional"):
-        ratios_we = [
-            next(x for x in r["variants"] if x["label"] == label)["warping_error"]
-            / r["variants"][0]["warping_error"] for r in results
-        ]
-        ratios_cdc = [
-            next(x for x in r["variants"] if x["label"] == label)["cdc"]
-            / r["variants"][0]["cdc"] for r in results
-        ]
-        dpsnr = [
-            next(x for x in r["variants"] if x["label"] == label)["psnr"]
-            - r["variants"][0]["psnr"] for r in results
-        ]
+    for label in ("dis/forward", "dis/bidirectional", GREY_LABEL, ORIGINAL_LABEL):
+        ratios = [res.ratios(label) for res in results]
+        base = [res.variant("per-frame").psnr for res in results]
+        dpsnr = [res.variant(label).psnr - b for res, b in zip(results, base, strict=True)]
         summary[label] = {
-            "warping_error_ratio_geomean": math.exp(sum(map(math.log, ratios_we)) / len(ratios_we)),
-            "cdc_ratio_geomean": math.exp(sum(map(math.log, ratios_cdc)) / len(ratios_cdc)),
-            "psnr_change_mean": sum(dpsnr) / len(dpsnr),
+            "warping_error_ratio_geomean": geomean([r["warping_error"] for r in ratios]),
+            "excess_warping_error_ratio_mean": mean([r["excess_warping_error"] for r in ratios]),
+            "cdc_ratio_geomean": geomean([r["cdc"] for r in ratios]),
+            "psnr_change_mean": mean(dpsnr),
         }
-    print("\nsummary (geometric mean of ratios to per-frame over clips):")
+    print("\nsummary over clips (geometric mean of ratios to per-frame; mean excess ratio):")
     for label, s in summary.items():
         print(f"  {label}: warping error x{s['warping_error_ratio_geomean']:.2f}, "
+              f"excess x{s['excess_warping_error_ratio_mean']:.2f}, "
               f"CDC x{s['cdc_ratio_geomean']:.2f}, PSNR {s['psnr_change_mean']:+.2f} dB")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
-        a.json.write_text(json.dumps({"clips": results, "summary": summary}, indent=2))
+        clips = [res.to_dict() for res in results]
+        a.json.write_text(json.dumps({"clips": clips, "summary": summary}, indent=2))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from vidcolor.temporal import (
 )
 from vidcolor.temporal.cuts import CutDetector, chi_square_distance, l_histogram
 from vidcolor.temporal.evaluate import (
+    GREY_LABEL,
     ORIGINAL_LABEL,
     evaluate_frames,
     plot_flicker,
@@ -39,7 +40,7 @@ from vidcolor.temporal.flow import (
 )
 from vidcolor.temporal.metrics import cdc, js_divergence, warping_error
 from vidcolor.temporal.padding import InputPadder
-from vidcolor.temporal.warp import backward_warp, consistency_mask
+from vidcolor.temporal.warp import backward_warp, consistency_mask, motion_boundary_mask
 
 
 def texture(h: int, w: int, *, seed: int = 0, channels: int = 1) -> torch.Tensor:
@@ -119,6 +120,22 @@ def test_consistency_marks_pixels_whose_flow_leaves_the_frame() -> None:
     mask = consistency_mask(flow, -flow)[0, 0]
     assert torch.all(mask[:, :3] == 0)
     assert torch.all(mask[:, 3:] == 1)
+
+
+def test_motion_boundary_mask_drops_the_edges_of_a_moving_object_only() -> None:
+    # Lai et al.'s second occlusion test: a square moving 4 px over a static background
+    flow = torch.zeros(1, 2, 32, 40)
+    flow[:, 0, 8:24, 10:20] = 4.0
+    mask = motion_boundary_mask(flow)[0, 0]
+    edge = torch.zeros(32, 40, dtype=torch.bool)
+    edge[8:24, 9] = edge[8:24, 19] = True  # forward differences: the column before each jump
+    edge[7, 10:20] = edge[23, 10:20] = True  # and the row before each jump
+    assert torch.all(mask[edge] == 0)
+    assert torch.all(mask[~edge] == 1)
+    # a smooth zoom (gradient 0.05 px/px, well within 0.01 |w|^2 + 0.002 away from the centre)
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(40.0), indexing="ij")
+    zoom = torch.stack([(xs - 20) * 0.05, (ys - 16) * 0.05])[None]
+    assert motion_boundary_mask(zoom).mean() > 0.5
 
 
 # --- flow backends -----------------------------------------------------------------------------
@@ -258,6 +275,21 @@ def test_stabiliser_lowers_warping_error_of_a_flickering_prediction() -> None:
         assert stage.cuts == []
 
 
+def test_bidirectional_windows_join_without_a_colour_jump() -> None:
+    # A static shot whose prediction jumps frame to frame: with full strength the first colour
+    # must hold through every window (a backward track restarted from each window's last raw
+    # prediction would jump every window // 2 frames).
+    frames = 14
+    L = (texture(40, 56, seed=3) * 70.0 + 15.0).expand(frames, 1, 40, 56).clone()
+    g = torch.Generator().manual_seed(2)
+    ab = (torch.randn(frames, 2, 1, 1, generator=g) * 10).expand(frames, 2, 40, 56).clone()
+    stage = make_temporal_stage(
+        TemporalOptions(flow="dis", mode="bidirectional", strength=1.0, window=4)
+    )
+    out = run_stage_on_sequence(stage, L, ab)
+    assert (out - out[:1]).abs().max() < 0.5, (out - out[:1]).abs().amax(dim=(1, 2, 3))
+
+
 @pytest.mark.parametrize("mode", ["forward", "bidirectional"])
 @pytest.mark.parametrize("signal", ["histogram", "flow"])
 def test_a_cut_resets_propagation(mode: str, signal: str) -> None:
@@ -376,12 +408,20 @@ def test_evaluate_frames_table_json_and_plot(tmp_path: Path) -> None:
     )
     assert result.working_size == (32, 64)  # the film pipeline's rounding (multiples of 32)
     assert [v.label for v in result.variants] == [
-        "per-frame", "dis/forward", "dis/bidirectional", ORIGINAL_LABEL
+        "per-frame", "dis/forward", "dis/bidirectional", GREY_LABEL, ORIGINAL_LABEL
     ]
     original = result.variants[-1]
     assert math.isnan(original.psnr) and original.warping_error < base_floor_bound(result)
     base, forward = result.variants[0], result.variants[1]
     assert forward.warping_error < base.warping_error
+    # steady (zero) chroma is the floor: below the stabilised output, with a real PSNR
+    grey = result.variant(GREY_LABEL)
+    assert grey.warping_error < forward.warping_error and not math.isnan(grey.psnr)
+    ratios = result.ratios("dis/forward")
+    assert ratios["warping_error"] == pytest.approx(forward.warping_error / base.warping_error)
+    assert 0.0 < ratios["excess_warping_error"] < ratios["warping_error"] < 1.0
+    assert result.ratios("per-frame")["excess_warping_error"] == pytest.approx(1.0)
+    assert result.ratios(GREY_LABEL)["excess_warping_error"] == pytest.approx(0.0, abs=1e-9)
     assert len(forward.per_frame_warping_error) == 5 and len(forward.per_frame_psnr) == 6
     table = result.format_table()
     assert "dis/forward" in table and "warp err" in table

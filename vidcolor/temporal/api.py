@@ -52,7 +52,7 @@ class TemporalOptions:
         },
     )
     strength: float = field(
-        default=0.8,
+        default=0.95,
         metadata={"help": "0..1, how much to trust colour carried along the flow where confident"},
     )
     window: int = field(

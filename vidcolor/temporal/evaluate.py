@@ -41,8 +41,12 @@ from vidcolor.train.metrics import psnr, ssim
 ColorizeFn = Callable[[torch.Tensor], torch.Tensor]
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 COLORIZE_BATCH = 8
-ORIGINAL_LABEL = "original (floor)"
-"""Row of the clip's own colours: the warping error and CDC that no colouring can go below."""
+ORIGINAL_LABEL = "original colours"
+"""Row of the clip's own colours scored like an output (real colour changes count as flicker)."""
+GREY_LABEL = "steady grey (floor)"
+"""Row of the grey clip (ab = 0): the warping error of perfectly steady chroma. Outputs share the
+original lightness, so no colouring can get far below this; what the reference flow cannot
+explain in the lightness stays in every row."""
 
 
 @dataclass
@@ -85,9 +89,35 @@ class EvalResult:
                 v[key] = [None if math.isnan(x) else x for x in v[key]]
         return data
 
+    def variant(self, label: str) -> VariantResult:
+        """The row called ``label``."""
+        for v in self.variants:
+            if v.label == label:
+                return v
+        raise KeyError(f"no variant {label!r}; have {[v.label for v in self.variants]}")
+
+    def ratios(self, label: str) -> dict[str, float]:
+        """Warping error and CDC of ``label`` as multiples of per-frame colouring, and its
+        *excess* warping error (above the steady-grey floor) as a multiple of per-frame's: the
+        share of the removable flicker that is left (NaN where per-frame has none)."""
+        v, base, grey = self.variant(label), self.variant("per-frame"), self.variant(GREY_LABEL)
+        removable = base.warping_error - grey.warping_error
+        return {
+            "warping_error": _ratio(v.warping_error, base.warping_error),
+            "excess_warping_error": _ratio(v.warping_error - grey.warping_error, removable)
+            if removable > 0
+            else math.nan,
+            "cdc": _ratio(v.cdc, base.cdc),
+        }
+
     def format_table(self) -> str:
-        """Fixed-width table: one row per variant, lower warping error / CDC is steadier."""
-        head = f"{'variant':<26}{'PSNR':>8}{'SSIM':>8}{'warp err':>11}{'CDC':>9}{'ms/frame':>10}"
+        """Fixed-width table: one row per variant, lower warping error / CDC is steadier.
+        'x pf' is a multiple of per-frame colouring; 'excess x' the same for the warping error
+        above the steady-grey floor (the flicker colouring can remove)."""
+        head = (
+            f"{'variant':<22}{'PSNR':>7}{'SSIM':>8}{'warp err':>10}{'x pf':>6}{'excess x':>9}"
+            f"{'CDC':>9}{'x pf':>6}{'ms/frame':>9}"
+        )
         rows = [
             f"{self.clip}: {self.frames} frames, {self.size[0]}x{self.size[1]}, "
             f"working {self.working_size[0]}x{self.working_size[1]}",
@@ -95,14 +125,20 @@ class EvalResult:
             "-" * len(head),
         ]
         for v in self.variants:
+            r = self.ratios(v.label)
             rows.append(
-                f"{v.label:<26}{v.psnr:>8.2f}{v.ssim:>8.4f}{v.warping_error:>11.5f}"
-                f"{v.cdc:>9.5f}{v.ms_per_frame:>10.1f}"
+                f"{v.label:<22}{v.psnr:>7.2f}{v.ssim:>8.4f}{v.warping_error:>10.5f}"
+                f"{r['warping_error']:>6.2f}{r['excess_warping_error']:>9.2f}"
+                f"{v.cdc:>9.5f}{r['cdc']:>6.2f}{v.ms_per_frame:>9.1f}"
             )
         cuts = next((v.cuts for v in self.variants if v.cuts), [])
         if cuts:
             rows.append("cuts at frames " + ", ".join(str(i) for i, _ in cuts))
         return "\n".join(rows)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else math.nan
 
 
 def _frame_number(path: Path) -> tuple[int, str]:
@@ -264,10 +300,13 @@ def evaluate_frames(
         result = _score(label, frames, originals, flows)
         result.ms_per_frame, result.cuts = ms, list(stage.cuts)
         variants.append(result)
-    # The original clip's own warping error and CDC: the floor that motion, occlusion and
-    # lighting leave even with perfect colour.
-    floor = (as_rgb(o) for o in originals)
-    variants.append(_score(ORIGINAL_LABEL, floor, originals, flows, accuracy=False))
+    # Perfectly steady chroma (none at all): the warping error the shared lightness leaves.
+    zero = torch.zeros(1, 2, *L_full.shape[-2:])
+    grey = (lab_to_rgb(torch.cat([L_full[t : t + 1], zero], dim=1)) for t in range(len(originals)))
+    variants.append(_score(GREY_LABEL, grey, originals, flows))
+    # The clip's own colours scored like an output: real colour changes count too.
+    colours = (as_rgb(o) for o in originals)
+    variants.append(_score(ORIGINAL_LABEL, colours, originals, flows, accuracy=False))
     return EvalResult(
         clip=clip,
         frames=len(originals),

@@ -17,7 +17,7 @@ import torch
 from vidcolor.errors import InputError
 from vidcolor.lab import rgb_to_l
 from vidcolor.temporal.flow import FarnebackFlow, flow_pair
-from vidcolor.temporal.warp import backward_warp, consistency_mask
+from vidcolor.temporal.warp import backward_warp, consistency_mask, motion_boundary_mask
 
 CDC_DILATIONS = (1, 2, 4)
 
@@ -55,10 +55,12 @@ class ReferenceFlow:
     def __call__(
         self, original_prev: torch.Tensor, original_cur: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(1, 2, H, W) flow cur -> prev and (1, 1, H, W) mask of pixels that pass the fb test."""
+        """(1, 2, H, W) flow cur -> prev and (1, 1, H, W) mask of the pixels Lai et al. keep:
+        those passing the forward-backward test and not on a motion boundary."""
         L_prev, L_cur = rgb_to_l(as_rgb(original_prev)), rgb_to_l(as_rgb(original_cur))
         cur_to_prev, prev_to_cur = flow_pair(self._flow, L_cur, L_prev)
-        return cur_to_prev, consistency_mask(cur_to_prev, prev_to_cur)
+        mask = consistency_mask(cur_to_prev, prev_to_cur) * motion_boundary_mask(cur_to_prev)
+        return cur_to_prev, mask
 
 
 def warping_error_pair(

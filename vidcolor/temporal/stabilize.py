@@ -27,10 +27,11 @@ from vidcolor.temporal.cuts import MAX_UNEXPLAINED_FRACTION, CutDetector
 from vidcolor.temporal.flow import FlowBackend, flow_pair, make_flow, resolve_flow_name
 from vidcolor.temporal.warp import backward_warp, consistency_from_warped, luminance_confidence
 
-LUMA_SIGMA = 6.0
+LUMA_SIGMA = 12.0
+"""Lightness difference (L units) after warping at which confidence falls to 1/e; chosen with
+``benchmarks/tune_temporal.py`` (6 left more flicker at no gain in PSNR)."""
 CUT_LUMA_ERROR = 8.0
 """Lightness error (L units) after warping above which a pixel counts as unexplained."""
-"""Lightness difference (L units) after warping at which confidence falls to 1/e."""
 _EPS = 1e-3
 
 
@@ -83,8 +84,10 @@ class _FlowStage:
         strength: float,
         cut_threshold: float,
         device: torch.device,
+        luma_sigma: float = LUMA_SIGMA,
     ) -> None:
         self.backend = backend
+        self.luma_sigma = luma_sigma
         self.name = f"{backend.name}/{mode}"
         self.strength = strength
         self.device = device
@@ -133,13 +136,13 @@ class _FlowStage:
         f_cp, f_pc = flow_pair(self.backend, L_cur, L_prev)
         onto_cur = backward_warp(torch.cat([f_pc, L_prev, ab_prev], dim=1), f_cp)
         valid = consistency_from_warped(f_cp, onto_cur[:, :2])
-        conf_cur = valid * luminance_confidence(L_cur, onto_cur[:, 2:3], sigma=LUMA_SIGMA)
+        conf_cur = valid * luminance_confidence(L_cur, onto_cur[:, 2:3], sigma=self.luma_sigma)
         unexplained = ((L_cur - onto_cur[:, 2:3]).abs() > CUT_LUMA_ERROR).float()
         conf_prev = None
         if both:
             onto_prev = backward_warp(torch.cat([f_cp, L_cur], dim=1), f_pc)
             valid_prev = consistency_from_warped(f_pc, onto_prev[:, :2])
-            lum_prev = luminance_confidence(L_prev, onto_prev[:, 2:3], sigma=LUMA_SIGMA)
+            lum_prev = luminance_confidence(L_prev, onto_prev[:, 2:3], sigma=self.luma_sigma)
             conf_prev = valid_prev * lum_prev
         return _Link(
             prev_to_cur=f_pc,
@@ -240,7 +243,10 @@ class BidirectionalStage(_FlowStage):
         slots = self._slots
         if not slots:
             return []
-        bwd = slots[-1].pred
+        # The backward track starts from the newest frame's forward track, not its raw
+        # prediction: a raw start would let one frame's colour dominate each window, and the
+        # colour would then jump from window to window.
+        bwd = slots[-1].fwd
         tracks = [bwd]
         for slot in reversed(slots[:-1]):
             if slot.to_next is None or slot.bwd_conf is None:

@@ -78,6 +78,19 @@ def consistency_mask(flow_ab: torch.Tensor, flow_ba: torch.Tensor) -> torch.Tens
     return consistency_from_warped(flow_ab, backward_warp(flow_ba, flow_ab))
 
 
+def motion_boundary_mask(flow: torch.Tensor) -> torch.Tensor:
+    """0 on motion boundaries, as in Lai et al.'s ``detect_occlusion`` (after Sundaram et al.):
+    ``|grad u|^2 + |grad v|^2 > 0.01 |flow|^2 + 0.002`` with forward differences (zero at the
+    last row and column). Returns (B, 1, h, w) float, 1 where the flow is smooth."""
+    du = torch.zeros_like(flow)
+    dv = torch.zeros_like(flow)
+    du[..., :, :-1] = flow[..., :, :-1] - flow[..., :, 1:]
+    dv[..., :-1, :] = flow[..., :-1, :] - flow[..., 1:, :]
+    grad = (du.square() + dv.square()).sum(1, keepdim=True)
+    bound = 0.01 * flow.square().sum(1, keepdim=True) + 0.002
+    return (grad <= bound).to(flow.dtype)
+
+
 def luminance_confidence(
     L: torch.Tensor, L_warped: torch.Tensor, *, sigma: float = 5.0
 ) -> torch.Tensor:

@@ -1,0 +1,98 @@
+"""How the warping error's reference flow sets its floor: per-frame, stabilised (default
+forward stage) and steady-grey warping error of one clip under several reference flows.
+
+    .venv/bin/python benchmarks/reference_flow_floor.py ../shared/data/videos/davis_blackswan \\
+        --max-frames 12
+
+Farneback (what ``vidcolor eval-video`` uses) always runs; TV-L1 and DeepFlow run when OpenCV's
+contrib modules (``cv2.optflow``) are importable. They are not a dependency of vidcolor; to try
+them without touching the project's OpenCV, unpack the wheel and put it first on the path:
+
+    pip download --no-deps opencv-contrib-python-headless -d /tmp/w
+    unzip -q /tmp/w/*.whl -d /tmp/cvc && PYTHONPATH=/tmp/cvc .venv/bin/python benchmarks/...
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from vidcolor.colorize import Colorizer
+from vidcolor.lab import lab_to_rgb, rgb_to_l
+from vidcolor.models import DEFAULT_MODEL
+from vidcolor.presets import load_pipeline
+from vidcolor.temporal import evaluate as ev
+from vidcolor.temporal.stabilize import make_temporal_stage, run_stage_on_sequence
+from vidcolor.temporal.warp import backward_warp, consistency_mask, motion_boundary_mask
+
+FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def reference_flows() -> dict[str, FlowFn]:
+    """Name -> flow(a, b) on uint8 images, for every method this OpenCV has."""
+    methods: dict[str, FlowFn] = {
+        "farneback": lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 15, 3, 5, 1.2, 0)
+    }
+    if hasattr(cv2, "optflow"):
+        tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+        deep = cv2.optflow.createOptFlow_DeepFlow()
+        methods["tv-l1"] = lambda a, b: tvl1.calc(a, b, None)
+        methods["deepflow"] = lambda a, b: deep.calc(a, b, None)
+    return methods
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("clip", type=Path)
+    ap.add_argument("--max-frames", type=int, default=12)
+    a = ap.parse_args()
+    logging.getLogger("vidcolor").setLevel(logging.WARNING)
+    settings = load_pipeline("balanced")
+    side = settings.working_short_side
+    colorizer = Colorizer.load(DEFAULT_MODEL, device="cpu", working_short_side=side)
+    frames, _ = ev.read_clip(a.clip, max_frames=a.max_frames)
+    rgb = ev.as_rgb(np.stack(frames))
+    L = rgb_to_l(rgb)
+    size = ev.working_size(tuple(L.shape[-2:]), side)
+    L_work, pred = ev._predict(L, lambda x: colorizer.predict(x).cpu(), size)
+    stage = make_temporal_stage(settings.temporal_options(device="cpu"))
+    stable = run_stage_on_sequence(stage, L_work, pred)
+    n = len(frames)
+    outputs = {
+        "per-frame": torch.cat([ev._render(L[t : t + 1], pred[t : t + 1], L_work[t : t + 1])
+                                for t in range(n)]),
+        "forward": torch.cat([ev._render(L[t : t + 1], stable[t : t + 1], L_work[t : t + 1])
+                              for t in range(n)]),
+        "steady grey": lab_to_rgb(torch.cat([L, torch.zeros(n, 2, *L.shape[-2:])], dim=1)),
+        "original colours": rgb,
+    }
+    u8 = (L[:, 0] * 2.55).round().clamp(0, 255).byte().numpy()
+    print(f"{a.clip}: {n} frames; warping error as a multiple of per-frame colouring")
+    for name, flow in reference_flows().items():
+        start = time.perf_counter()
+        errors: dict[str, list[float]] = {k: [] for k in outputs}
+        kept = []
+        for t in range(1, n):
+            cur_prev = torch.from_numpy(flow(u8[t], u8[t - 1])).permute(2, 0, 1)[None].float()
+            prev_cur = torch.from_numpy(flow(u8[t - 1], u8[t])).permute(2, 0, 1)[None].float()
+            mask = consistency_mask(cur_prev, prev_cur) * motion_boundary_mask(cur_prev)
+            kept.append(float(mask.mean()))
+            for k, v in outputs.items():
+                sq = (v[t : t + 1] - backward_warp(v[t - 1 : t], cur_prev)).square().sum(1)
+                errors[k].append(float((sq * mask[:, 0]).sum() / mask.sum().clamp_min(1)))
+        seconds = (time.perf_counter() - start) / (2 * (n - 1))
+        base = float(np.mean(errors["per-frame"]))
+        ratios = "  ".join(f"{k} x{np.mean(v) / base:.2f}" for k, v in errors.items() if v)
+        print(f"  {name:<10} per-frame {base:.5f}  {ratios}  "
+              f"(pixels kept {np.mean(kept):.0%}, {seconds:.2f} s per flow)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
