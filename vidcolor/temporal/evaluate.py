@@ -126,8 +126,10 @@ class EvalResult:
         ]
         for v in self.variants:
             r = self.ratios(v.label)
+            psnr = "-" if math.isnan(v.psnr) else f"{v.psnr:.2f}"
+            ssim = "-" if math.isnan(v.ssim) else f"{v.ssim:.4f}"
             rows.append(
-                f"{v.label:<22}{v.psnr:>7.2f}{v.ssim:>8.4f}{v.warping_error:>10.5f}"
+                f"{v.label:<22}{psnr:>7}{ssim:>8}{v.warping_error:>10.5f}"
                 f"{r['warping_error']:>6.2f}{r['excess_warping_error']:>9.2f}"
                 f"{v.cdc:>9.5f}{r['cdc']:>6.2f}{v.ms_per_frame:>9.1f}"
             )

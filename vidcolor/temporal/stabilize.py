@@ -7,7 +7,8 @@ Forward mode, per frame t of a shot (no latency):
 Colour accumulates over time (less flicker) while the prediction keeps pulling it back (no drift).
 
 Bidirectional mode runs that forward recursion plus the same recursion backwards in time from the
-end of a window of W frames, and combines the two tracks per pixel by their confidences. Windows
+end of a window of W frames (starting from the forward track there), and combines the two tracks
+per pixel by their confidences. Windows
 overlap by W//2 frames: only the first W - W//2 frames of a full window are emitted, so every
 emitted frame had at least W//2 frames of look-ahead, and the forward track runs on unbroken
 across windows (no seam). Latency: up to W - 1 frames; at most W items are buffered.
