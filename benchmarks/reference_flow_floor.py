@@ -1,8 +1,10 @@
 """How the warping error's reference flow sets its floor: per-frame, stabilised (default
-forward stage) and steady-grey warping error of one clip under several reference flows.
+forward stage) and steady-grey warping error of clips under several reference flows.
 
     .venv/bin/python benchmarks/reference_flow_floor.py ../shared/data/videos/davis_blackswan \\
         --max-frames 12
+    .venv/bin/python benchmarks/reference_flow_floor.py ../shared/data/videos \\
+        --max-frames 20 --methods farneback,tv-l1
 
 Farneback (what ``vidcolor eval-video`` uses) always runs; TV-L1 and DeepFlow run when OpenCV's
 contrib modules (``cv2.optflow``) are importable. They are not a dependency of vidcolor; to try
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +32,7 @@ from vidcolor.lab import lab_to_rgb, rgb_to_l
 from vidcolor.models import DEFAULT_MODEL
 from vidcolor.presets import load_pipeline
 from vidcolor.temporal import evaluate as ev
+from vidcolor.temporal.cuts import CutDetector
 from vidcolor.temporal.stabilize import make_temporal_stage, run_stage_on_sequence
 from vidcolor.temporal.warp import backward_warp, consistency_mask, motion_boundary_mask
 
@@ -48,38 +52,41 @@ def reference_flows() -> dict[str, FlowFn]:
     return methods
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("clip", type=Path)
-    ap.add_argument("--max-frames", type=int, default=12)
-    a = ap.parse_args()
-    logging.getLogger("vidcolor").setLevel(logging.WARNING)
+def measure(
+    clip: Path, colorizer: Colorizer, methods: dict[str, FlowFn], max_frames: int
+) -> dict[str, dict[str, float]]:
+    """Per reference flow: each output's mean warping error as a multiple of per-frame's."""
     settings = load_pipeline("balanced")
-    side = settings.working_short_side
-    colorizer = Colorizer.load(DEFAULT_MODEL, device="cpu", working_short_side=side)
-    frames, _ = ev.read_clip(a.clip, max_frames=a.max_frames)
+    frames, _ = ev.read_clip(clip, max_frames=max_frames)
     rgb = ev.as_rgb(np.stack(frames))
     L = rgb_to_l(rgb)
-    size = ev.working_size(tuple(L.shape[-2:]), side)
+    size = ev.working_size(tuple(L.shape[-2:]), settings.working_short_side)
     L_work, pred = ev._predict(L, lambda x: colorizer.predict(x).cpu(), size)
     stage = make_temporal_stage(settings.temporal_options(device="cpu"))
     stable = run_stage_on_sequence(stage, L_work, pred)
     n = len(frames)
     outputs = {
-        "per-frame": torch.cat([ev._render(L[t : t + 1], pred[t : t + 1], L_work[t : t + 1])
-                                for t in range(n)]),
-        "forward": torch.cat([ev._render(L[t : t + 1], stable[t : t + 1], L_work[t : t + 1])
-                              for t in range(n)]),
+        "per-frame": torch.cat(
+            [ev._render(L[t : t + 1], pred[t : t + 1], L_work[t : t + 1]) for t in range(n)]
+        ),
+        "forward": torch.cat(
+            [ev._render(L[t : t + 1], stable[t : t + 1], L_work[t : t + 1]) for t in range(n)]
+        ),
         "steady grey": lab_to_rgb(torch.cat([L, torch.zeros(n, 2, *L.shape[-2:])], dim=1)),
         "original colours": rgb,
     }
     u8 = (L[:, 0] * 2.55).round().clamp(0, 255).byte().numpy()
-    print(f"{a.clip}: {n} frames; warping error as a multiple of per-frame colouring")
-    for name, flow in reference_flows().items():
+    cuts = CutDetector()
+    is_cut = [cuts.update(L[t]) for t in range(n)]
+    print(f"{clip}: {n} frames; warping error as a multiple of per-frame colouring")
+    found: dict[str, dict[str, float]] = {}
+    for name, flow in methods.items():
         start = time.perf_counter()
         errors: dict[str, list[float]] = {k: [] for k in outputs}
         kept = []
         for t in range(1, n):
+            if is_cut[t]:
+                continue
             cur_prev = torch.from_numpy(flow(u8[t], u8[t - 1])).permute(2, 0, 1)[None].float()
             prev_cur = torch.from_numpy(flow(u8[t - 1], u8[t])).permute(2, 0, 1)[None].float()
             mask = consistency_mask(cur_prev, prev_cur) * motion_boundary_mask(cur_prev)
@@ -87,11 +94,46 @@ def main() -> None:
             for k, v in outputs.items():
                 sq = (v[t : t + 1] - backward_warp(v[t - 1 : t], cur_prev)).square().sum(1)
                 errors[k].append(float((sq * mask[:, 0]).sum() / mask.sum().clamp_min(1)))
-        seconds = (time.perf_counter() - start) / (2 * (n - 1))
+        seconds = (time.perf_counter() - start) / max(2 * len(kept), 1)
         base = float(np.mean(errors["per-frame"]))
-        ratios = "  ".join(f"{k} x{np.mean(v) / base:.2f}" for k, v in errors.items() if v)
+        found[name] = {k: float(np.mean(v)) / base for k, v in errors.items()}
+        ratios = "  ".join(f"{k} x{r:.2f}" for k, r in found[name].items())
         print(f"  {name:<10} per-frame {base:.5f}  {ratios}  "
               f"(pixels kept {np.mean(kept):.0%}, {seconds:.2f} s per flow)", flush=True)
+    return found
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("clip", type=Path, help="a clip, or a folder of clips")
+    ap.add_argument("--max-frames", type=int, default=12)
+    ap.add_argument("--methods", help="comma-separated subset of the available reference flows")
+    a = ap.parse_args()
+    logging.getLogger("vidcolor").setLevel(logging.WARNING)
+    methods = reference_flows()
+    if a.methods:
+        wanted = a.methods.split(",")
+        missing = sorted(set(wanted) - set(methods))
+        if missing:
+            raise SystemExit(
+                f"reference flows not available here: {missing}; have {sorted(methods)}"
+            )
+        methods = {k: methods[k] for k in wanted}
+    colorizer = Colorizer.load(
+        DEFAULT_MODEL, device="cpu", working_short_side=load_pipeline("balanced").working_short_side
+    )
+    from eval_temporal import clips_in
+
+    clips = clips_in(a.clip) if a.clip.is_dir() else [a.clip]
+    results = [measure(clip, colorizer, methods, a.max_frames) for clip in clips]
+    if len(results) > 1:
+        print("\ngeometric mean over clips of the multiple of per-frame warping error:")
+        for name in methods:
+            means = {
+                k: math.exp(np.mean([math.log(r[name][k]) for r in results]))
+                for k in results[0][name]
+            }
+            print(f"  {name:<10} " + "  ".join(f"{k} x{v:.2f}" for k, v in means.items()))
 
 
 if __name__ == "__main__":
