@@ -33,8 +33,9 @@ from vidcolor.models import DEFAULT_MODEL
 from vidcolor.presets import load_pipeline
 from vidcolor.temporal import evaluate as ev
 from vidcolor.temporal.cuts import CutDetector
+from vidcolor.temporal.metrics import warping_error_pair
 from vidcolor.temporal.stabilize import make_temporal_stage, run_stage_on_sequence
-from vidcolor.temporal.warp import backward_warp, consistency_mask, motion_boundary_mask
+from vidcolor.temporal.warp import consistency_mask, motion_boundary_mask
 
 FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -92,8 +93,7 @@ def measure(
             mask = consistency_mask(cur_prev, prev_cur) * motion_boundary_mask(cur_prev)
             kept.append(float(mask.mean()))
             for k, v in outputs.items():
-                sq = (v[t : t + 1] - backward_warp(v[t - 1 : t], cur_prev)).square().sum(1)
-                errors[k].append(float((sq * mask[:, 0]).sum() / mask.sum().clamp_min(1)))
+                errors[k].append(warping_error_pair(v[t - 1 : t], v[t : t + 1], cur_prev, mask))
         seconds = (time.perf_counter() - start) / max(2 * len(kept), 1)
         base = float(np.mean(errors["per-frame"]))
         found[name] = {k: float(np.mean(v)) / base for k, v in errors.items()}
