@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from eval_temporal import clips_in, geomean
 
 from vidcolor.colorize import Colorizer
 from vidcolor.lab import lab_to_rgb, rgb_to_l
@@ -33,6 +33,7 @@ from vidcolor.models import DEFAULT_MODEL
 from vidcolor.presets import load_pipeline
 from vidcolor.temporal import evaluate as ev
 from vidcolor.temporal.cuts import CutDetector
+from vidcolor.temporal.flow import FarnebackFlow, _to_uint8
 from vidcolor.temporal.metrics import warping_error_pair
 from vidcolor.temporal.stabilize import make_temporal_stage, run_stage_on_sequence
 from vidcolor.temporal.warp import consistency_mask, motion_boundary_mask
@@ -42,9 +43,7 @@ FlowFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 def reference_flows() -> dict[str, FlowFn]:
     """Name -> flow(a, b) on uint8 images, for every method this OpenCV has."""
-    methods: dict[str, FlowFn] = {
-        "farneback": lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 15, 3, 5, 1.2, 0)
-    }
+    methods: dict[str, FlowFn] = {"farneback": FarnebackFlow()._one}  # eval-video's reference
     if hasattr(cv2, "optflow"):
         tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
         deep = cv2.optflow.createOptFlow_DeepFlow()
@@ -76,7 +75,7 @@ def measure(
         "steady grey": lab_to_rgb(torch.cat([L, torch.zeros(n, 2, *L.shape[-2:])], dim=1)),
         "original colours": rgb,
     }
-    u8 = (L[:, 0] * 2.55).round().clamp(0, 255).byte().numpy()
+    u8 = _to_uint8(L)
     cuts = CutDetector()
     is_cut = [cuts.update(L[t]) for t in range(n)]
     print(f"{clip}: {n} frames; warping error as a multiple of per-frame colouring")
@@ -122,17 +121,12 @@ def main() -> None:
     colorizer = Colorizer.load(
         DEFAULT_MODEL, device="cpu", working_short_side=load_pipeline("balanced").working_short_side
     )
-    from eval_temporal import clips_in
-
     clips = clips_in(a.clip) if a.clip.is_dir() else [a.clip]
     results = [measure(clip, colorizer, methods, a.max_frames) for clip in clips]
     if len(results) > 1:
         print("\ngeometric mean over clips of the multiple of per-frame warping error:")
         for name in methods:
-            means = {
-                k: math.exp(np.mean([math.log(r[name][k]) for r in results]))
-                for k in results[0][name]
-            }
+            means = {k: geomean([r[name][k] for r in results]) for k in results[0][name]}
             print(f"  {name:<10} " + "  ".join(f"{k} x{v:.2f}" for k, v in means.items()))
 
 

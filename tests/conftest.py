@@ -176,6 +176,16 @@ def packets_of(path: Path, kind: str = "audio") -> list[bytes]:
         return [bytes(p) for p in c.demux(streams) if p.size] if streams else []
 
 
+def colourfulness(path: Path) -> float:
+    """Mean spread between the RGB channels over every frame (0 for grey)."""
+    with av.open(str(path)) as c:
+        spreads = []
+        for frame in c.decode(video=0):
+            rgb = frame.to_ndarray(format="rgb24").astype(np.int16)
+            spreads.append(float((rgb.max(-1) - rgb.min(-1)).mean()))
+    return float(np.mean(spreads))
+
+
 def leftovers(folder: Path) -> list[str]:
     """Temp files of unfinished outputs (``.<name>.vidcolor-*``) anywhere under ``folder``."""
     return sorted(p.name for p in folder.rglob(".*") if ".vidcolor-" in p.name)

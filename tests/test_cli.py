@@ -13,11 +13,10 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
-from conftest import leftovers, make_clip, packets_of
+from conftest import colourfulness, leftovers, make_clip, packets_of
 from PIL import Image
 
 import vidcolor
@@ -67,15 +66,6 @@ def one_line_error(err: str, *needles: object) -> str:
     for needle in needles:
         assert str(needle) in line, f"{needle!r} not in {line!r}"
     return line
-
-
-def colourfulness(path: Path) -> float:
-    with av.open(str(path)) as c:
-        spreads = []
-        for frame in c.decode(video=0):
-            rgb = frame.to_ndarray(format="rgb24").astype(np.int16)
-            spreads.append(float((rgb.max(-1) - rgb.min(-1)).mean()))
-    return float(np.mean(spreads))
 
 
 # -- runs that work --------------------------------------------------------------------------

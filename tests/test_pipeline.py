@@ -9,11 +9,10 @@ import threading
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
-from conftest import VFR_PTS, leftovers, make_clip, make_image, packets_of
+from conftest import VFR_PTS, colourfulness, leftovers, make_clip, make_image, packets_of
 from PIL import Image
 
 from vidcolor import lab
@@ -69,16 +68,6 @@ def video_duration(path: Path) -> Fraction:
     info = probe_video(path)
     last = list(iter_frames(info))[-1]
     return last.time + (last.duration or 0) * info.time_base
-
-
-def colourfulness(path: Path) -> float:
-    """Mean spread between the RGB channels over every frame (0 for grey)."""
-    with av.open(str(path)) as c:
-        spreads = []
-        for frame in c.decode(video=0):
-            rgb = frame.to_ndarray(format="rgb24").astype(np.int16)
-            spreads.append(float((rgb.max(-1) - rgb.min(-1)).mean()))
-    return float(np.mean(spreads))
 
 
 class FailingPredict:
