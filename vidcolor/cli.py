@@ -13,14 +13,14 @@ from vidcolor import __version__
 from vidcolor.batch import BatchOptions
 from vidcolor.colorize import DEVICES
 from vidcolor.errors import UsageError
-from vidcolor.models import ARCHITECTURES, DEFAULT_MODEL, available_models
+from vidcolor.models import ARCHITECTURES, DEFAULT_MODEL, STEER_MODEL, available_models
 from vidcolor.pipeline import ColorizeOptions
 from vidcolor.presets import DEFAULT_PIPELINE, PipelineSettings, available_pipelines
 from vidcolor.preview import DEFAULT_COUNT as PREVIEW_COUNT
 from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES
 from vidcolor.train.trainer import TrainOptions
 
-COMMANDS = ("preview", "bench", "train", "eval-images", "eval-video", "batch")
+COMMANDS = ("shots", "preview", "bench", "train", "eval-images", "eval-video", "batch")
 _PRESET = {f.name: f for f in fields(PipelineSettings)}
 _TRAIN = {f.name: f.default for f in fields(TrainOptions)}
 _BATCH = {f.name: f.default for f in fields(BatchOptions)}
@@ -77,6 +77,22 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--saturation", type=float, help=_preset_help("saturation"))
 
 
+def add_steer_args(p: argparse.ArgumentParser) -> None:
+    """Steering: a shot folder, reference images, hint files, the guided model."""
+    p.add_argument("--shots", type=Path, metavar="DIR",
+                   help="shot folder from `vidcolor shots` whose manifest steers each shot")
+    p.add_argument("--reference", type=Path, action="append", default=[], metavar="IMAGE",
+                   help="colour image: a frame of the film (found by lightness) becomes its "
+                   "keyframe, any other picture lends its colours by content; repeatable")
+    p.add_argument("--hints", type=Path, action="append", default=[], metavar="FILE",
+                   help="colour hints: JSON {\"frame\": N, \"points\": [{\"x\", \"y\", "
+                   "\"color\"}]} or a sparse PNG named ..._fNNNNNN; repeatable")
+    p.add_argument("--auto-keyframes", action=argparse.BooleanOptionalAction, default=None,
+                   help=_preset_help("auto_keyframes"))
+    p.add_argument("--steer-model", default=STEER_MODEL,
+                   help=f"guided model used when anything steers (default: {STEER_MODEL})")
+
+
 def colorize_options(a: argparse.Namespace) -> ColorizeOptions:
     """Namespace -> ColorizeOptions (the only place the two meet)."""
     return ColorizeOptions(
@@ -95,6 +111,11 @@ def colorize_options(a: argparse.Namespace) -> ColorizeOptions:
         duration=getattr(a, "duration", None),
         overwrite=getattr(a, "overwrite", False),
         quiet=a.quiet,
+        shots=getattr(a, "shots", None),
+        references=tuple(getattr(a, "reference", None) or ()),
+        hints=tuple(getattr(a, "hints", None) or ()),
+        auto_keyframes=getattr(a, "auto_keyframes", None),
+        steer_model=getattr(a, "steer_model", STEER_MODEL),
     )
 
 
@@ -114,6 +135,7 @@ def colorize_parser() -> argparse.ArgumentParser:
                    help="output file, or a folder (ending in /) for several inputs")
     add_model_args(p)
     add_pipeline_args(p)
+    add_steer_args(p)
     p.add_argument("--codec", help=_preset_help("codec") + "; e.g. ffv1, prores_ks, libx265")
     p.add_argument("--crf", type=int, help=_preset_help("crf"))
     p.add_argument("--start", type=parse_time, help="start time (seconds or [H:]MM:SS)")
@@ -128,6 +150,17 @@ def command_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidcolor")
     sub = p.add_subparsers(dest="command", required=True)
 
+    sh = sub.add_parser(
+        "shots", help="find the shots; write keyframe PNGs and an editable manifest"
+    )
+    sh.add_argument("input", type=Path)
+    sh.add_argument("-o", "--output", type=Path, required=True, help="shot folder")
+    sh.add_argument("--overwrite", action="store_true",
+                    help="find the shots again in an existing folder (your files are kept)")
+    add_model_args(sh)
+    add_pipeline_args(sh)
+    common(sh)
+
     pv = sub.add_parser("preview", help="contact sheet of a few coloured frames")
     pv.add_argument("input", type=Path)
     pv.add_argument("-o", "--output", type=Path, required=True, help="PNG contact sheet")
@@ -139,6 +172,7 @@ def command_parser() -> argparse.ArgumentParser:
     pv.add_argument("--overwrite", action="store_true")
     add_model_args(pv)
     add_pipeline_args(pv)
+    add_steer_args(pv)
     common(pv)
 
     bn = sub.add_parser("bench", help="time each stage of the pipeline on a film")
@@ -147,6 +181,7 @@ def command_parser() -> argparse.ArgumentParser:
     bn.add_argument("--duration", type=parse_time, help="bench only this much of the film")
     add_model_args(bn)
     add_pipeline_args(bn)
+    add_steer_args(bn)
     common(bn)
 
     tr = sub.add_parser("train", help="train an image colorization model")
@@ -196,6 +231,11 @@ def command_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", type=Path)
     ev.add_argument("--plot", type=Path, help="PNG of per-frame flicker over time")
     ev.add_argument("--max-frames", type=int)
+    ev.add_argument("--reference", metavar="first|middle|FRAME",
+                    help="score steering instead: that frame's true colours as the reference "
+                    "(automatic, keyframe propagation, naive chained baseline, grey)")
+    ev.add_argument("--steer-model", default=STEER_MODEL,
+                    help=f"guided model for --reference (default: {STEER_MODEL})")
     add_model_args(ev)
     add_pipeline_args(ev)
     common(ev)
@@ -267,6 +307,23 @@ def run(args: argparse.Namespace) -> int:
 
         colorize_paths(args.inputs, args.output, colorize_options(args))
         return 0
+    if cmd == "shots":
+        from vidcolor.steer.shots import ShotsOptions, make_shots
+
+        result = make_shots(args.input, args.output, ShotsOptions(
+            colorize=colorize_options(args), overwrite=args.overwrite))
+        kept = f", kept {len(result.kept)} of your files" if result.kept else ""
+        print(f"{result.manifest}: {result.shots} shots, {result.frames} frames, "
+              f"{len(result.written)} keyframe PNGs written{kept}")
+        return 0
+    if cmd == "preview" and args.shots is not None:
+        from vidcolor.steer.shots import preview_shots
+
+        if args.at is not None or args.count is not None:
+            raise UsageError("--shots shows each shot's keyframe: drop --at / --count")
+        preview_shots(args.input, args.output, args.shots, colorize_options(args),
+                      overwrite=args.overwrite)
+        return 0
     if cmd == "preview":
         from vidcolor.preview import PreviewOptions, make_preview, parse_times
 
@@ -312,7 +369,8 @@ def run(args: argparse.Namespace) -> int:
 
         eval_video(args.clip, EvalVideoOptions(
             colorize=colorize_options(args), modes=tuple(args.modes.split(",")),
-            json=args.json, plot=args.plot, max_frames=args.max_frames))
+            json=args.json, plot=args.plot, max_frames=args.max_frames,
+            reference=args.reference))
         return 0
     if cmd == "batch":
         from vidcolor.batch import BatchOptions, run_batch

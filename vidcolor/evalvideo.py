@@ -29,10 +29,15 @@ class EvalVideoOptions:
     json: Path | None = None
     plot: Path | None = None
     max_frames: int | None = None
+    reference: str | None = None
+    """'first', 'middle' or a frame number: score steering with that frame's true colours."""
 
 
-def eval_video(clip: Path, options: EvalVideoOptions) -> EvalResult:
-    """Score per-frame colouring and each requested temporal mode on one colour clip."""
+def eval_video(clip: Path, options: EvalVideoOptions) -> EvalResult | list:
+    """Score per-frame colouring and each requested temporal mode on one colour clip (or, with
+    ``reference``, steering by one true frame against automatic colour and baselines)."""
+    if options.reference is not None:
+        return _eval_reference(Path(clip), options)
     bad = [m for m in options.modes if m not in MODE_CHOICES]
     if bad:
         raise UsageError(f"--modes takes {', '.join(MODE_CHOICES)}, got {', '.join(bad)}")
@@ -67,3 +72,35 @@ def eval_video(clip: Path, options: EvalVideoOptions) -> EvalResult:
     if options.plot is not None:
         plot_flicker(result, options.plot)
     return result
+
+
+def _eval_reference(clip: Path, options: EvalVideoOptions) -> list:
+    """``eval-video --reference``: the field's protocol on one clip."""
+    from vidcolor.steer.evaluate import evaluate_steering, format_scores, scores_to_json
+    from vidcolor.temporal.evaluate import read_clip
+
+    ref = options.reference
+    if ref not in ("first", "middle") and not (ref.isdigit()):
+        raise UsageError(f"--reference takes first, middle or a frame number, got {ref!r}")
+    settings = options.colorize.settings()
+    frames, _ = read_clip(clip, max_frames=options.max_frames)
+    if ref.isdigit() and int(ref) >= len(frames):
+        raise UsageError(
+            f"--reference {ref}: the clip has {len(frames)} frames (0-{len(frames) - 1})"
+        )
+    auto = Colorizer.load(options.colorize.model, device=options.colorize.device,
+                          working_short_side=settings.working_short_side)
+    guided = Colorizer.load(options.colorize.steer_model, device=options.colorize.device,
+                            working_short_side=settings.working_short_side)
+    temporal = settings.temporal_options(device="cpu", flow_weights=options.colorize.flow_weights)
+    scores = evaluate_steering(
+        frames, automatic=auto, guided=guided, temporal=temporal,
+        working_short_side=settings.working_short_side,
+        variants=("grey", "automatic", f"keyframe {ref}", "naive chained"),
+        batch_size=settings.batch_size,
+    )
+    print(format_scores(str(clip), scores))
+    if options.json is not None:
+        with atomic_output(options.json) as tmp:
+            Path(tmp).write_text(json.dumps(scores_to_json(scores), indent=2))
+    return scores

@@ -36,8 +36,10 @@ from vidcolor.media.atomic import check_output_path
 from vidcolor.media.decode import DecodedFrame, VideoInfo, iter_frames, luma_to_unit, probe_video
 from vidcolor.media.encode import VideoWriter, encode_chroma
 from vidcolor.media.image import IMAGE_EXTENSIONS, is_image_path, load_image, write_image
-from vidcolor.models import DEFAULT_MODEL
+from vidcolor.models import DEFAULT_MODEL, STEER_MODEL
 from vidcolor.presets import DEFAULT_PIPELINE, PipelineSettings, load_pipeline
+from vidcolor.steer import describe_plan, make_steer_stage
+from vidcolor.steer.plan import build_plan
 from vidcolor.temporal import TemporalItem, make_temporal_stage
 
 log = logging.getLogger("vidcolor")
@@ -65,12 +67,36 @@ class ColorizeOptions:
     duration: Fraction | None = None
     overwrite: bool = False
     quiet: bool = False
+    shots: Path | None = None
+    """A shot folder (``vidcolor shots``) whose manifest steers each shot."""
+    references: tuple[Path, ...] = ()
+    """Film-wide reference images: a frame of the film becomes its keyframe, others photos."""
+    hints: tuple[Path, ...] = ()
+    """Colour hint files (JSON with a frame number, or a sparse PNG named ``..._fNNNNNN``)."""
+    auto_keyframes: bool | None = None
+    steer_model: str = STEER_MODEL
+    """The guided model used when anything steers the colour."""
+
+    @property
+    def steered(self) -> bool:
+        """Whether keyframes, references or hints steer the colour."""
+        return self.shots is not None or bool(self.references) or bool(self.hints)
+
+    @property
+    def model_for_film(self) -> str:
+        """The guided steering model when anything steers, else ``model``."""
+        return self.steer_model if self.steered else self.model
 
     def __post_init__(self) -> None:
         if self.start is not None and self.start < 0:
             raise UsageError(f"--start must be >= 0, got {float(self.start):g} s")
         if self.duration is not None and self.duration <= 0:
             raise UsageError(f"--duration must be > 0, got {float(self.duration):g} s")
+        if self.shots is not None and (self.start is not None or self.duration is not None):
+            raise UsageError(
+                "--shots numbers the whole film's frames: drop --start/--duration (or use "
+                "--reference, which finds its frame by lightness)"
+            )
 
     def settings(self) -> PipelineSettings:
         """The preset with this command's overrides applied."""
@@ -83,6 +109,7 @@ class ColorizeOptions:
             codec=self.codec,
             crf=self.crf,
             saturation=self.saturation,
+            auto_keyframes=self.auto_keyframes,
         )
 
 
@@ -217,15 +244,32 @@ def colorize_video(
     check_output_path(dest, inputs=[src], overwrite=options.overwrite)
     _check_dest_kind(src, dest, image=False)
     device = colorizer.device if colorizer is not None else pick_device(options.device)
-    stage = make_temporal_stage(
-        settings.temporal_options(device=str(device), flow_weights=options.flow_weights)
+    plan = build_plan(
+        info, shots=options.shots, references=options.references, hints=options.hints,
+        auto_keyframes=settings.auto_keyframes, working_short_side=settings.working_short_side,
+        start=options.start, duration=options.duration,
     )
+    temporal = settings.temporal_options(device=str(device), flow_weights=options.flow_weights)
+    stage = make_temporal_stage(temporal) if plan is None else None
+    if plan is not None and temporal.flow == "none":
+        raise UsageError("steering carries colour along the optical flow: drop --flow none")
     if colorizer is None:
         colorizer = Colorizer.load(
-            options.model, device=options.device, working_short_side=settings.working_short_side
+            options.model_for_film, device=options.device,
+            working_short_side=settings.working_short_side,
         )
     else:
         colorizer.working_short_side = settings.working_short_side
+    if plan is not None:
+        log.info("steering: %s", describe_plan(plan))
+        automatic = None
+        if options.steered and options.model != options.steer_model:  # for unsteered shots
+            automatic = Colorizer.load(options.model, device=options.device,
+                                       working_short_side=settings.working_short_side)
+        stage = make_steer_stage(
+            temporal, plan=plan, colorizer=colorizer, info=info, batch_size=settings.batch_size,
+            saturation=settings.saturation, automatic=automatic,
+        )
     # Working size in the coded orientation: both sides scale alike, so turning the frame
     # upright for the model just swaps them.
     size = colorizer.size_for(info.height, info.width)
@@ -398,9 +442,12 @@ def _colorize_batch(
     t0 = time.perf_counter()
     units = [frame_unit(f) for f in batch]  # once per frame: the encode thread reuses it
     L = torch.cat([lab.grey_to_l(resize(u, size)) for u in units])
-    ab = rotate(colorizer.predict(rotate(L, info.rotation)), info.rotation, undo=True)
-    if settings.saturation != 1.0:
-        ab = ab * settings.saturation
+    if getattr(stage, "predicts", False):  # the steering stage runs the (guided) model itself
+        ab = L.new_zeros(L.shape[0], 2, *L.shape[-2:])
+    else:
+        ab = rotate(colorizer.predict(rotate(L, info.rotation)), info.rotation, undo=True)
+        if settings.saturation != 1.0:
+            ab = ab * settings.saturation
     L = L.to(ab.device)
     times.colorize += time.perf_counter() - t0
     for i, frame in enumerate(batch):
@@ -504,8 +551,9 @@ def colorize_paths(
         if not create:  # a folder still to be made holds nothing to collide with
             check_output_path(dest, inputs=inputs, overwrite=options.overwrite)
         _check_dest_kind(src, dest, image=image)
+    model = options.model_for_film if not all(images) else options.model
     colorizer = Colorizer.load(
-        options.model, device=options.device, working_short_side=settings.working_short_side
+        model, device=options.device, working_short_side=settings.working_short_side
     )
     if create:
         try:

@@ -35,6 +35,10 @@ class PipelineSettings:
     x264_preset: str = "veryfast"
     container: str = field(default="mp4", metadata={"help": "container of batch outputs"})
     saturation: float = field(default=1.0, metadata={"help": "chroma multiplier (1 = as trained)"})
+    auto_keyframes: bool = field(
+        default=False,
+        metadata={"help": "per shot, carry the frame the model is surest of through the shot"},
+    )
 
     def __post_init__(self) -> None:
         if self.working_short_side < 32 or self.working_short_side % 8:

@@ -271,6 +271,36 @@ def render_sheet(pairs: Sequence[tuple[np.ndarray, np.ndarray, str]]) -> np.ndar
     return np.asarray(sheet)
 
 
+def render_rows(rows: Sequence[tuple[Sequence[np.ndarray], str]]) -> np.ndarray:
+    """One row of equal-height pictures per entry, each row labelled underneath; uint8 RGB."""
+    tiles = []
+    for pics, label in rows:
+        resized = []
+        for pic in pics:
+            w, h = tile_size(pic.shape[1], pic.shape[0], limit=TILE_MAX // 2)
+            img = Image.fromarray(pic)
+            resized.append(np.asarray(img.resize((w, h), Image.Resampling.LANCZOS)
+                                      if img.size != (w, h) else img))
+        tiles.append((resized, label))
+    h = tiles[0][0][0].shape[0]
+    row_w = max(sum(p.shape[1] for p in pics) + GAP * (len(pics) - 1) for pics, _ in tiles)
+    lh = label_height((row_w, h))
+    size = (MARGIN * 2 + row_w, MARGIN + len(tiles) * (h + lh + MARGIN))
+    sheet = Image.new("RGB", size, BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default(font_size((row_w // 4, h)))
+    y = MARGIN
+    for pics, label in tiles:
+        x = MARGIN
+        for pic in pics:
+            sheet.paste(Image.fromarray(pic), (x, y))
+            x += pic.shape[1] + GAP
+        draw.text((MARGIN, y + h + 4), _fit(draw, label, font, row_w), fill=TEXT_COLOUR,
+                  font=font)
+        y += h + lh + MARGIN
+    return np.asarray(sheet)
+
+
 def make_preview(
     src: Path | str,
     dest: Path | str,

@@ -14,6 +14,7 @@ from vidcolor.errors import ModelError
 from vidcolor.models.autoencoder import TINY_AUTOENCODER, autoencoder_colorizer
 from vidcolor.models.checkpoint import read_config, read_weights
 from vidcolor.models.chromagan import chromagan_colorizer
+from vidcolor.models.exemplar import TINY_EXEMPLAR, exemplar_colorizer
 from vidcolor.models.fusion import TINY_FUSION, fusion_colorizer, upgrade_state_dict
 from vidcolor.models.unet import TINY_UNET, unet_colorizer
 
@@ -24,18 +25,24 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "chromagan": chromagan_colorizer,
     "unet": unet_colorizer,
     "autoencoder": autoencoder_colorizer,
+    "exemplar": exemplar_colorizer,
 }
 TINY_CONFIGS: dict[str, dict[str, Any]] = {
     "fusion": TINY_FUSION,
     "chromagan": TINY_FUSION,
     "unet": TINY_UNET,
     "autoencoder": TINY_AUTOENCODER,
+    "exemplar": TINY_EXEMPLAR,
 }
 """Small configs for tests and smoke runs."""
-PRIOR_ARCHITECTURES = ("fusion", "chromagan")
+PRIOR_ARCHITECTURES = ("fusion", "chromagan", "exemplar")
 """Architectures whose encoder starts from the ImageNet Lite0 weights."""
 DEFAULT_MODEL = "vidcolor-fusion"
 """Name of the shipped default model (``models/<name>.safetensors``)."""
+STEER_MODEL = "vidcolor-exemplar"
+"""Name of the shipped guided model that steering (references, keyframes, hints) uses."""
+GUIDED_ARCHITECTURES = ("exemplar",)
+"""Architectures that take a guidance input (``model(L, guide)``)."""
 INFERENCE_OPTIONS = ("temperature", "mix", "mix_confidence", "saturation")
 """Config fields that may be changed at load time without changing the weights' shapes."""
 

@@ -74,15 +74,22 @@ class FusionDecoder(nn.Module):
         )
 
     def forward(
-        self, skips: list[torch.Tensor], emb: torch.Tensor
+        self,
+        skips: list[torch.Tensor],
+        emb: torch.Tensor,
+        extra: list[torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns the stride-4 feature map and the last (stride-4 or stride-2) one."""
+        """Returns the stride-4 feature map and the last (stride-4 or stride-2) one.
+
+        ``extra`` (guided variants): one tensor per upsampling level, added to its output."""
         s2, s4, s8, s16, s32 = skips
         e = F.relu(self.fuse_embed(emb))[:, :, None, None].expand(-1, -1, *s32.shape[-2:])
         x = self.bottleneck(torch.cat([s32, e], 1))
         x4 = x
-        for up, skip in zip(self.ups, (s16, s8, s4, s2), strict=False):
+        for i, (up, skip) in enumerate(zip(self.ups, (s16, s8, s4, s2), strict=False)):
             x = up(x, skip)
+            if extra is not None:
+                x = x + extra[i]
             if skip is s4:
                 x4 = x
         return x4, x
@@ -155,6 +162,12 @@ class FusionColorizer(nn.Module):
             raise ValueError(f"expected H and W divisible by {self.stride}, got {H}x{W}")
         skips, emb = self.encode(L)
         x4, x2 = self.decoder(skips, emb)
+        return self.heads(x4, x2, emb, (H, W))
+
+    def heads(
+        self, x4: torch.Tensor, x2: torch.Tensor, emb: torch.Tensor, size: tuple[int, int]
+    ) -> dict[str, torch.Tensor]:
+        """Regression and/or bin heads on the decoder's features -> outputs at ``size``."""
         out: dict[str, torch.Tensor] = {"embedding": emb}
         ab = None
         if self.reg_head is not None:
@@ -177,7 +190,7 @@ class FusionColorizer(nn.Module):
                     w = (w * 2.0 * conf).clamp(0.0, 1.0)
                 ab = w * ab_bins + (1.0 - w) * ab
         assert ab is not None
-        ab = F.interpolate(ab, size=(H, W), mode="bilinear", align_corners=False)
+        ab = F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
         out["ab"] = ab * self.cfg.saturation
         return out
 

@@ -26,11 +26,20 @@ from vidcolor.errors import DeviceError, InputError
 from vidcolor.temporal.api import TemporalItem, TemporalOptions, TemporalStage
 from vidcolor.temporal.cuts import MAX_UNEXPLAINED_FRACTION, CutDetector
 from vidcolor.temporal.flow import FlowBackend, flow_pair, make_flow, resolve_flow_name
-from vidcolor.temporal.warp import backward_warp, consistency_from_warped, luminance_confidence
+from vidcolor.temporal.warp import (
+    backward_warp,
+    consistency_from_warped,
+    inside_mask,
+    luminance_confidence,
+)
 
 LUMA_SIGMA = 12.0
 """Lightness difference (L units) after warping at which confidence falls to 1/e; chosen with
 ``benchmarks/tune_temporal.py`` (6 left more flicker at no gain in PSNR)."""
+BORDER_TRUST = 0.7
+"""Trust in the edge colour for pixels that enter the frame (camera pans and zooms out)."""
+LUMA_SLACK = 3.0
+"""Lightness error (L units) that long-range carrying (steering) forgives at each step."""
 CUT_LUMA_ERROR = 8.0
 """Lightness error (L units) after warping above which a pixel counts as unexplained."""
 _EPS = 1e-3
@@ -50,6 +59,12 @@ class _Link:
     occluded: float
     """Fraction of cur's pixels the flow cannot explain: failing the forward-backward test
     *and* off in lightness after warping (flat, textureless areas fail only the first)."""
+    cur_to_prev: torch.Tensor | None = None
+    """The flow from cur to prev (what warps prev's colour onto cur)."""
+    trust_cur: torch.Tensor | None = None
+    """Like ``conf_cur`` but forgiving lightness errors up to LUMA_SLACK (noise, blur): the
+    trust that colour carried over many frames (steering) survives this step."""
+    trust_prev: torch.Tensor | None = None
 
 
 def blend(warped: torch.Tensor, pred: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -139,19 +154,36 @@ class _FlowStage:
         valid = consistency_from_warped(f_cp, onto_cur[:, :2])
         conf_cur = valid * luminance_confidence(L_cur, onto_cur[:, 2:3], sigma=self.luma_sigma)
         unexplained = ((L_cur - onto_cur[:, 2:3]).abs() > CUT_LUMA_ERROR).float()
-        conf_prev = None
+        trust_cur = self._carry_valid(valid, f_cp) * self._trust(L_cur, onto_cur[:, 2:3])
+        conf_prev = trust_prev = None
         if both:
             onto_prev = backward_warp(torch.cat([f_cp, L_cur], dim=1), f_pc)
             valid_prev = consistency_from_warped(f_pc, onto_prev[:, :2])
             lum_prev = luminance_confidence(L_prev, onto_prev[:, 2:3], sigma=self.luma_sigma)
             conf_prev = valid_prev * lum_prev
+            trust_prev = self._carry_valid(valid_prev, f_pc) * self._trust(
+                L_prev, onto_prev[:, 2:3]
+            )
         return _Link(
             prev_to_cur=f_pc,
             conf_cur=conf_cur,
             conf_prev=conf_prev,
             ab_prev_warped=onto_cur[:, 3:],
             occluded=float(((1.0 - valid) * unexplained).mean()),
+            cur_to_prev=f_cp,
+            trust_cur=trust_cur,
+            trust_prev=trust_prev,
         )
+
+    @staticmethod
+    def _carry_valid(valid: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+        """Consistency for long-range carrying: a pixel the camera brings into view (its flow
+        leaves the frame) keeps BORDER_TRUST of the colour at the frame's edge."""
+        return valid + (1.0 - inside_mask(flow)) * BORDER_TRUST
+
+    def _trust(self, L: torch.Tensor, L_warped: torch.Tensor) -> torch.Tensor:
+        """``exp(-max(0, |L - L_warped| - LUMA_SLACK) / sigma)``."""
+        return torch.exp(-((L - L_warped).abs() - LUMA_SLACK).clamp_min(0.0) / self.luma_sigma)
 
     def _reset(self) -> None:
         self._detector.reset()

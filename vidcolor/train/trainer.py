@@ -26,6 +26,7 @@ from vidcolor.colorize import pick_device
 from vidcolor.errors import DataError, DeviceError, ModelError, UsageError
 from vidcolor.models import (
     ARCHITECTURES,
+    GUIDED_ARCHITECTURES,
     PRIOR_ARCHITECTURES,
     TINY_CONFIGS,
     build_model,
@@ -52,6 +53,7 @@ from vidcolor.train.data import (
 )
 from vidcolor.train.degrade import DegradeOptions
 from vidcolor.train.evaluate import evaluate_one
+from vidcolor.train.guidance import sample_guidance
 
 log = logging.getLogger("vidcolor")
 
@@ -165,7 +167,7 @@ class Trainer:
         torch.manual_seed(opt.seed)
         np.random.seed(opt.seed)
         random.seed(opt.seed)
-        cfg = dict(TINY_CONFIGS[opt.model]) if opt.tiny else {}
+        cfg = dict(TINY_CONFIGS[opt.model]) if opt.tiny else self._init_config()
         cfg.update(opt.model_overrides)
         self.model = build_model(opt.model, cfg, pretrained_encoder=not opt.tiny)
         stride = int(getattr(self.model, "stride", 32))
@@ -176,6 +178,7 @@ class Trainer:
             )
         self.model.to(self.device)
         self.is_gan = opt.model == "chromagan"
+        self.guided = opt.model in GUIDED_ARCHITECTURES
         # The frozen ImageNet prior; the autoencoder's own 'encoder' is no prior and must train.
         self.encoder = self.model.encoder if opt.model in PRIOR_ARCHITECTURES else None
         if self.encoder is not None:
@@ -194,6 +197,17 @@ class Trainer:
         )
         self.step = 0
         self.amp = self.device.type == "cuda"
+
+    def _init_config(self) -> dict[str, Any]:
+        """Network config inherited from --init (same architecture, or fusion weights for a
+        guided network built on them), so its widths and inference options carry over."""
+        if self.opt.init is None:
+            return {}
+        src = read_config(resolve_checkpoint(self.opt.init))
+        same = src.get("arch") == self.opt.model
+        if same or (self.opt.model in GUIDED_ARCHITECTURES and src.get("arch") == "fusion"):
+            return dict(src.get("model", {}))
+        return {}
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         enc = set(map(id, self.encoder.parameters())) if self.encoder is not None else set()
@@ -306,8 +320,12 @@ class Trainer:
             (d_loss + self.opt.gp_weight * gp).backward()
             self.critic_optim.step()
             logs.update(critic=float(d_loss.detach()), gp=float(gp.detach()))
+        guide = None
+        if self.guided:  # guidance from the truth, drawn from the step alone (exact on resume)
+            gen = torch.Generator(self.device).manual_seed(self.opt.seed * 1_000_033 + self.step)
+            guide = sample_guidance(self.model, L, ab, gen)
         with torch.autocast(self.device.type, torch.bfloat16, enabled=self.amp):
-            out = self.model(L)
+            out = self.model(L) if guide is None else self.model(L, guide)
         loss, parts = self.generator_loss(out, ab, rgb, L)
         self.optim.zero_grad(set_to_none=True)
         loss.backward()
