@@ -65,7 +65,7 @@ def reprint(path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("folder", type=Path)
+    ap.add_argument("folder", type=Path, nargs="?", help="clips folder (not with --from-json)")
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--steer-model", default=STEER_MODEL)
     ap.add_argument("--pipeline", default="balanced")

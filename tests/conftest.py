@@ -314,16 +314,26 @@ def model_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     return loads
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random tiny fusion checkpoint, built from the current code so it always loads."""
+def tiny_checkpoint(arch: str, path: Path) -> Path:
+    """A random tiny checkpoint of ``arch``, built from the current code so it always loads."""
     import torch
 
     from vidcolor.models import TINY_CONFIGS, build_model
     from vidcolor.models.checkpoint import save_checkpoint
 
-    path = tmp_path_factory.mktemp("tiny-model") / "tiny.safetensors"
     torch.manual_seed(0)
-    m = build_model("fusion", TINY_CONFIGS["fusion"])
-    save_checkpoint(path, m, {"arch": "fusion", "model": m.config(), "step": 0})
+    m = build_model(arch, TINY_CONFIGS[arch])
+    save_checkpoint(path, m, {"arch": arch, "model": m.config(), "step": 0})
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny fusion checkpoint."""
+    return tiny_checkpoint("fusion", tmp_path_factory.mktemp("tiny-model") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="session")
+def tiny_guided(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random tiny guided (exemplar) checkpoint, for steering."""
+    return tiny_checkpoint("exemplar", tmp_path_factory.mktemp("guided") / "guided.safetensors")

@@ -18,7 +18,6 @@ from vidcolor import lab
 from vidcolor.colorize import Colorizer
 from vidcolor.errors import InputError, ModelError, OutputError, UsageError
 from vidcolor.models import TINY_CONFIGS, build_model
-from vidcolor.models.checkpoint import save_checkpoint
 from vidcolor.steer.engine import ShotSteer, SteerPlan, SteerStage
 from vidcolor.steer.guides import (
     ReferencePlacer,
@@ -91,16 +90,6 @@ def write_film(path: Path, frames: list[np.ndarray], fps: int = 25) -> Path:
             f.pts = i
             out.mux(vs.encode(f))
         out.mux(vs.encode(None))
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_guided(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A random tiny guided (exemplar) checkpoint."""
-    path = tmp_path_factory.mktemp("guided") / "guided.safetensors"
-    torch.manual_seed(0)
-    m = build_model("exemplar", TINY_CONFIGS["exemplar"])
-    save_checkpoint(path, m, {"arch": "exemplar", "model": m.config(), "step": 0})
     return path
 
 

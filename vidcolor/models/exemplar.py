@@ -17,8 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidcolor import lab
-from vidcolor.models.fusion import TINY_FUSION, FusionColorizer, FusionConfig
-from vidcolor.models.lite0 import lite0
+from vidcolor.models.fusion import TINY_FUSION, FusionColorizer, FusionConfig, build_on_lite0
 
 GUIDE_CHANNELS = 3
 """Guidance layout: (a / AB_SCALE * confidence, b / AB_SCALE * confidence, confidence)."""
@@ -119,12 +118,8 @@ def exemplar_colorizer(
     *, weights: dict[str, torch.Tensor] | None = None, pretrained_encoder: bool = False, **overrides
 ) -> ExemplarColorizer:
     """Build the guided colorizer; ``overrides`` are ExemplarConfig fields (lists become tuples)."""
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    cfg = ExemplarConfig(**overrides)
-    model = ExemplarColorizer(cfg, encoder=lite0(pretrained=pretrained_encoder))
-    if weights is not None:
-        model.load_state_dict(weights, strict=True)
-    return model
+    return build_on_lite0(ExemplarColorizer, ExemplarConfig, weights=weights,
+                          pretrained_encoder=pretrained_encoder, overrides=overrides)
 
 
 TINY_EXEMPLAR = {**TINY_FUSION, "guide_channels": (8, 8, 8, 8)}

@@ -195,16 +195,25 @@ class FusionColorizer(nn.Module):
         return out
 
 
+def build_on_lite0(
+    model_cls: type, config_cls: type, *, weights: dict[str, torch.Tensor] | None,
+    pretrained_encoder: bool, overrides: dict,
+):
+    """A fusion-family network: config from ``overrides`` (lists become tuples), a Lite0
+    encoder, and strictly loaded ``weights`` if given."""
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+    model = model_cls(config_cls(**overrides), encoder=lite0(pretrained=pretrained_encoder))
+    if weights is not None:
+        model.load_state_dict(weights, strict=True)
+    return model
+
+
 def fusion_colorizer(
     *, weights: dict[str, torch.Tensor] | None = None, pretrained_encoder: bool = False, **overrides
 ) -> FusionColorizer:
     """Build the fusion colorizer; ``overrides`` are FusionConfig fields (lists become tuples)."""
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    cfg = FusionConfig(**overrides)
-    model = FusionColorizer(cfg, encoder=lite0(pretrained=pretrained_encoder))
-    if weights is not None:
-        model.load_state_dict(weights, strict=True)
-    return model
+    return build_on_lite0(FusionColorizer, FusionConfig, weights=weights,
+                          pretrained_encoder=pretrained_encoder, overrides=overrides)
 
 
 TINY_FUSION = {"decoder_channels": (16, 16, 16, 8, 8), "fusion_channels": 8}
