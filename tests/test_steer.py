@@ -558,3 +558,19 @@ def test_a_new_object_gets_the_models_colour_not_the_keyframes() -> None:
     field_out = ab[-1, :, 100:, : w // 2].mean((1, 2))
     assert float((field_out - green).abs().sum()) < 6  # the keyframe's colour holds
     assert float((box - green).abs().sum()) > 3 * float((field_out - green).abs().sum()) + 10
+
+
+def test_cli_eval_video_reference(tiny_model: Path, tiny_guided: Path, tmp_path: Path) -> None:
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    for i, f in enumerate(scene(n=8, cut=None)):
+        Image.fromarray(f).save(clip / f"{i:05d}.png")
+    out = tmp_path / "scores.json"
+    r = _cli("eval-video", str(clip), "--reference", "middle", "--model", str(tiny_model),
+             "--steer-model", str(tiny_guided), "--working-size", "64", "--json", str(out), "-q")
+    assert r.returncode == 0, r.stderr
+    assert "keyframe middle" in r.stdout and "naive chained" in r.stdout
+    rows = {row["label"]: row for row in json.loads(out.read_text())}
+    assert rows["keyframe middle"]["keyframes"] == [[4, "keyframe"]]
+    r = _cli("eval-video", str(clip), "--reference", "99", "--model", str(tiny_model), "-q")
+    assert r.returncode == 2 and "the clip has 8 frames" in r.stderr

@@ -186,5 +186,9 @@ def format_scores(clip: str, scores: list[SteerScore]) -> str:
 
 
 def scores_to_json(scores: list[SteerScore]) -> list[dict]:
-    """JSON-ready rows."""
-    return [dataclasses.asdict(s) for s in scores]
+    """JSON-ready rows (NaN, a metric not computed, as None)."""
+    return [
+        {k: None if isinstance(v, float) and math.isnan(v) else v
+         for k, v in dataclasses.asdict(s).items()}
+        for s in scores
+    ]
