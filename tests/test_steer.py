@@ -574,3 +574,21 @@ def test_cli_eval_video_reference(tiny_model: Path, tiny_guided: Path, tmp_path:
     assert rows["keyframe middle"]["keyframes"] == [[4, "keyframe"]]
     r = _cli("eval-video", str(clip), "--reference", "99", "--model", str(tiny_model), "-q")
     assert r.returncode == 2 and "the clip has 8 frames" in r.stderr
+
+
+def test_the_manifest_decides_where_shots_are(guided: Colorizer) -> None:
+    """A user who merges two shots in the manifest gets one shot: no reset at the detected cut,
+    and a cut moved by hand is where the colour stops."""
+    frames = scene()
+    L = grey_L(frames)
+    key = [(steer_image_from_array(frames[2]), 2)]
+    merged = stage_for(guided, SteerPlan(shots=[ShotSteer(0, FRAMES - 1, keyframes=key)]))
+    run(merged, L)
+    assert merged.cuts == []
+    moved = stage_for(guided, SteerPlan(shots=[ShotSteer(0, 5, keyframes=key),
+                                               ShotSteer(6, FRAMES - 1)]))
+    ab = run(moved, L)
+    plain = run(stage_for(guided, SteerPlan(shots=[ShotSteer(0, 5), ShotSteer(6, FRAMES - 1)])), L)
+    assert [i for i, _ in moved.cuts] == [6]
+    assert torch.allclose(ab[6:], plain[6:], atol=1e-4)
+    assert not torch.allclose(ab[:6], plain[:6], atol=1e-2)
