@@ -592,3 +592,24 @@ def test_the_manifest_decides_where_shots_are(guided: Colorizer) -> None:
     assert [i for i, _ in moved.cuts] == [6]
     assert torch.allclose(ab[6:], plain[6:], atol=1e-4)
     assert not torch.allclose(ab[:6], plain[:6], atol=1e-2)
+
+
+def test_manifest_keyframe_without_a_frame_is_found_in_its_shot(film: Path, tmp_path: Path):
+    from vidcolor.media.decode import probe_video
+    from vidcolor.steer.plan import build_plan
+
+    frames = scene()
+    shots = tmp_path / "shots"
+    m = Manifest(folder=shots, film="film.mkv", frames=FRAMES,
+                 shots=[ShotEntry(0, CUT - 1), ShotEntry(CUT, FRAMES - 1)])
+    shots.mkdir()
+    Image.fromarray(frames[13]).save(shots / "painted.png")
+    m.shots[1].keyframes = [KeyframeEntry(shots / "painted.png")]
+    write_manifest(m)
+    plan = build_plan(probe_video(film), shots=shots, working_short_side=64)
+    assert [f for _, f in plan.shots[1].keyframes] == [13]
+    # a picture that is no frame of the shot (a negative of one): one line, and the fix
+    Image.fromarray(255 - frames[13]).save(shots / "painted.png")
+    with pytest.raises(InputError, match=r"shots.toml:\d+: keyframe painted.png matches no frame"
+                                         r" of the shot \(10-19\)"):
+        build_plan(probe_video(film), shots=shots, working_short_side=64)

@@ -16,6 +16,7 @@ from vidcolor.colorize import Colorizer
 from vidcolor.errors import DeviceError
 from vidcolor.media.decode import VideoInfo
 from vidcolor.steer.engine import ShotSteer, SteerPlan, SteerStage, describe_plan
+from vidcolor.steer.plan import upright_size
 from vidcolor.temporal import TemporalOptions
 from vidcolor.temporal.flow import make_flow, resolve_flow_name
 
@@ -36,7 +37,7 @@ def make_steer_stage(
         raise DeviceError(f"steering device is {options.device!r} but CUDA is unavailable")
     name = resolve_flow_name(options.flow, device=options.device, weights_file=options.flow_weights)
     backend = make_flow(name, device=options.device, weights_file=options.flow_weights)
-    upright = (info.width, info.height) if info.rotation % 180 else (info.height, info.width)
+    upright = upright_size(info)
     # a buffered frame holds its native luma and its float copy at full size
     frame_bytes = info.width * info.height * (4 + (2 if info.bit_depth > 8 else 1))
     return SteerStage(

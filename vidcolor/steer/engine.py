@@ -32,13 +32,11 @@ from vidcolor.models import GUIDED_ARCHITECTURES
 from vidcolor.models import bins as abbins
 from vidcolor.models.exemplar import guide_tensor
 from vidcolor.steer.guides import (
-    KEYFRAME_L_TOLERANCE,
     Hints,
     SteerImage,
     check_aspect,
     fit,
     hint_guidance,
-    lightness_distance,
     spread_hints,
 )
 from vidcolor.steer.match import MatchTarget, features_from_skips, match_maps, prepare_reference
@@ -60,9 +58,6 @@ ANCHOR_EVERY = 2
 anchored colour in between): half the cost of the direct flows, no measurable drift."""
 ANCHOR_AGREEMENT = 8.0
 """ab difference (|da| + |db|) at which a fully confident chain cuts the anchor's trust to 1/e."""
-MANIFEST_L_TOLERANCE = 3 * KEYFRAME_L_TOLERANCE
-"""Lightness drift allowed for a manifest keyframe without a frame number (it names its shot,
-so the best-matching frame of that shot within this is taken)."""
 BUFFER_BYTES = 2**30
 """Memory budget of a shot's buffered frames (working-resolution state and full frames)."""
 MIN_BUFFER, MAX_BUFFER = 16, 300
@@ -75,8 +70,8 @@ class ShotSteer:
 
     first: int
     last: int
-    keyframes: list[tuple[SteerImage, int | None]] = field(default_factory=list)
-    """Coloured frames and their frame numbers (None: found by lightness within the shot)."""
+    keyframes: list[tuple[SteerImage, int]] = field(default_factory=list)
+    """Coloured frames and their frame numbers (``plan.build_plan`` finds missing ones)."""
     references: list[SteerImage] = field(default_factory=list)
     hints: list[Hints] = field(default_factory=list)
     saturation: float = 1.0
@@ -120,7 +115,8 @@ class _Frame:
 
 @dataclass
 class _Key:
-    local: int
+    index: int
+    """Film frame number of the keyframe."""
     L: torch.Tensor
     ab: torch.Tensor
 
@@ -187,7 +183,7 @@ class SteerStage(_FlowStage):
         self._shot = 0
         self._carry: _Carry | None = None
         self._max_buffer: int | None = None
-        self._targets: dict[int, list[MatchTarget]] = {}
+        self._targets: dict[tuple[int, int], list[MatchTarget]] = {}
         self._film_targets: list[MatchTarget] | None = None
         self._checked: set[int] = set()
         self.keyframes_used: list[tuple[int, str]] = []
@@ -204,7 +200,7 @@ class SteerStage(_FlowStage):
         new_shot = self._boundary(item, L, has_prev=has_prev)
         if not new_shot and has_prev:
             L_prev = prev.L if prev is not None else self._carry.L
-            link = self._link(L_prev, torch.zeros_like(L_prev).expand(-1, 2, -1, -1), L, both=True)
+            link = self._link(L_prev, L_prev[:, :0], L, both=True, trust=True)
             if self.plan.shots is None and link.occluded > MAX_UNEXPLAINED_FRACTION:
                 self._mark_cut(item)
                 new_shot = True
@@ -355,18 +351,6 @@ class SteerStage(_FlowStage):
                 pool=TARGET_POOL,
             )
 
-    def _place(self, image: SteerImage, frames: list[_Frame], *, what: str) -> int | None:
-        """Local index of the frame an image is (by lightness), or None if none matches."""
-        size = tuple(frames[0].L.shape[-2:])
-        L, _, _ = self._fit_image(image, size, what=what)
-        # the manifest says the picture is a frame of this shot: allow an editor's drift
-        best, best_d = None, MANIFEST_L_TOLERANCE
-        for i, f in enumerate(frames):
-            d = lightness_distance(L.to(self.device), f.L)
-            if d < best_d:
-                best, best_d = i, d
-        return best
-
     def _keys_for(
         self, frames: list[_Frame], steer: ShotSteer, targets: list[MatchTarget]
     ) -> list[_Key]:
@@ -374,35 +358,20 @@ class SteerStage(_FlowStage):
         size = tuple(frames[0].L.shape[-2:])
         index0 = frames[0].item.index
         by_local: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
-        for image, frame in steer.keyframes:
-            if frame is None:
-                local = self._place(image, frames, what="keyframe")
-                if local is None:
-                    raise InputError(
-                        f"{image.path}: keyframe matches no frame of shot {steer.first}-"
-                        f"{steer.last} by lightness; give its frame ({{ file = ..., frame = N }})"
-                    )
-            elif index0 <= frame < index0 + len(frames):
-                local = frame - index0
-            else:
-                continue
-            _, ab, painted = self._fit_image(image, size, what="keyframe")
-            by_local[local] = (ab.to(self.device), painted.to(self.device))
-        for image, frame in self.plan.keyframes:
+        for (image, frame), what in [
+            *((k, "keyframe") for k in steer.keyframes),
+            *((k, "reference") for k in self.plan.keyframes),
+        ]:
             local = frame - index0
             if 0 <= local < len(frames) and local not in by_local:
-                _, ab, painted = self._fit_image(image, size, what="reference")
+                _, ab, painted = self._fit_image(image, size, what=what)
                 by_local[local] = (ab.to(self.device), painted.to(self.device))
         hints: dict[int, list[Hints]] = {}
         for h in [*steer.hints, *self.plan.hints]:
-            frame = h.frame
-            if frame is None:
-                if self.plan.shots is None or h not in steer.hints:
-                    continue
-                frame = next(iter(sorted(f for _, f in steer.keyframes if f is not None)),
-                             (steer.first + steer.last) // 2)
-            if index0 <= frame < index0 + len(frames):
-                hints.setdefault(frame - index0, []).append(h)
+            if h.frame is None:
+                raise InputError(f"{h.path}: hints name no frame")  # build_plan sets them
+            if index0 <= h.frame < index0 + len(frames):
+                hints.setdefault(h.frame - index0, []).append(h)
         keys = []
         for local in sorted(set(by_local) | set(hints)):
             L = frames[local].L
@@ -421,7 +390,7 @@ class SteerStage(_FlowStage):
             if float(conf.min()) < 1.0:  # partly painted, or hints: the model fills the rest
                 filled, _ = self._predict(L, ab, conf, targets)
                 ab = conf * ab + (1.0 - conf) * filled
-            keys.append(_Key(local, L, ab))
+            keys.append(_Key(frames[local].item.index, L, ab))
             what = "hints" if local in hints and local not in by_local else "keyframe"
             self.keyframes_used.append((frames[local].item.index, what))
         return keys
@@ -435,18 +404,17 @@ class SteerStage(_FlowStage):
         """The keyframe warped straight onto ``frame`` and the trust in it."""
         if key.L is frame.L:
             return key.ab, torch.ones_like(frame.L)
-        link = self._link(key.L, key.ab, frame.L, both=False)
+        link = self._link(key.L, key.ab, frame.L, both=False, trust=True)
         return link.ab_prev_warped, link.trust_cur
 
     def _chains(
-        self, frames: list[_Frame], keys: list[_Key]
+        self, frames: list[_Frame], keys: list[_Key], carry: _Carry | None
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Forward and backward chains from the keyframes, joined: (prop, acc) per frame."""
         n = len(frames)
         zero_ab = torch.zeros_like(frames[0].L).expand(-1, 2, -1, -1)
         zero_c = torch.zeros_like(frames[0].L)
-        key_at = {k.local: k for k in keys}
-        carry = self._carry if self._carry is not None and self._carry.shot == self._shot else None
+        key_at = {k.index - frames[0].item.index: k for k in keys}
         fwd: list[tuple[torch.Tensor, torch.Tensor]] = []
         last_key = carry.key if carry is not None else None
         for t, f in enumerate(frames):
@@ -459,7 +427,9 @@ class SteerStage(_FlowStage):
             if f.link is not None and src is not None and f.f_cp is not None:
                 w = backward_warp(torch.cat([src[0], src[1]], 1), f.f_cp)
                 prop, acc = w[:, :2], _carry(w[:, 2:], f.link.trust_cur)
-            due = src is None or (last_key is not None and (t - last_key.local) % ANCHOR_EVERY == 0)
+            due = src is None or (
+                last_key is not None and (f.item.index - last_key.index) % ANCHOR_EVERY == 0
+            )
             if last_key is not None and due:
                 anch, a = self._anchor(last_key, f)
                 prop, acc = _join(anch, a, prop, acc)
@@ -479,7 +449,9 @@ class SteerStage(_FlowStage):
                 w = backward_warp(torch.cat([src[0], src[1]], 1), nxt.link.prev_to_cur)
                 conf = nxt.link.trust_prev if nxt.link.trust_prev is not None else zero_c
                 prop, acc = w[:, :2], _carry(w[:, 2:], conf)
-            due = nxt is None or (next_key is not None and (next_key.local - t) % ANCHOR_EVERY == 0)
+            due = nxt is None or (
+                next_key is not None and (next_key.index - f.item.index) % ANCHOR_EVERY == 0
+            )
             if next_key is not None and due:
                 anch, a = self._anchor(next_key, f)
                 prop, acc = _join(anch, a, prop, acc)
@@ -517,13 +489,13 @@ class SteerStage(_FlowStage):
                 confs.append(c if c is not None else torch.zeros(ab.shape[0]))
             pred = torch.cat(preds)
             best = int(torch.cat(confs).argmax())
-            keys = [_Key(best, frames[best].L, pred[best : best + 1])]
+            keys = [_Key(frames[best].item.index, frames[best].L, pred[best : best + 1])]
             self.keyframes_used.append((frames[best].item.index, "auto"))
         key_targets = [self._key_target(k) for k in keys] if self.guided else []
         if carry is not None and not keys:
             key_targets = carry.targets
         if keys or carry is not None:
-            props, accs = self._chains(frames, keys)
+            props, accs = self._chains(frames, keys, carry)
         else:
             props = accs = None
         if pred is None and props is None and not targets and not key_targets:
@@ -562,10 +534,10 @@ class SteerStage(_FlowStage):
         if not self.guided:
             return []
         key = (steer.first, steer.last)
-        cached = self._targets.get(hash(key))
+        cached = self._targets.get(key)
         if cached is None:
             cached = [self._reference_target(r, size) for r in steer.references]
-            self._targets[hash(key)] = cached
+            self._targets[key] = cached
         if self._film_targets is None:
             self._film_targets = [self._reference_target(r, size) for r in self.plan.references]
         return cached + self._film_targets

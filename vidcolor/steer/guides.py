@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageColor, UnidentifiedImageError
 
 from vidcolor import lab
@@ -23,6 +22,9 @@ model colours them. Transparent pixels (alpha < 0.5) are unpainted too."""
 KEYFRAME_L_TOLERANCE = 6.0
 """Mean |L difference| (0..100) at working resolution under which an image *is* a frame of the
 film (a keyframe, painted or not) rather than a reference photo."""
+MANIFEST_L_TOLERANCE = 3 * KEYFRAME_L_TOLERANCE
+"""Lightness drift allowed for a manifest keyframe without a frame number: the manifest says it
+is a frame of its shot, so the best match within the shot under this is taken."""
 ASPECT_TOLERANCE = 0.03
 """A keyframe may be a scaled copy of the frame; its aspect ratio must agree within 3 %."""
 HINT_RADIUS = 0.012
@@ -236,20 +238,25 @@ def hint_guidance(
     return ab, conf
 
 
-def pool_like(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Area-resize a map to ``size`` (used for confidence maps)."""
-    return F.interpolate(x, size=size, mode="area") if x.shape[-2:] != size else x
-
-
 class ReferencePlacer:
-    """Finds which frame of a film each reference image *is* (by lightness, scaled copies
-    included), fed one working-size frame at a time; the rest are reference photos."""
+    """Finds which frame of a film each image *is* (by lightness, scaled copies included), fed
+    one working-size frame at a time. ``ranges`` limits an image to a span of frames (a
+    manifest keyframe to its shot), ``tolerances`` sets each one's allowed lightness drift."""
 
-    def __init__(self, images: list[SteerImage], frame_hw: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        images: list[SteerImage],
+        frame_hw: tuple[int, int],
+        *,
+        ranges: list[tuple[int, int] | None] | None = None,
+        tolerances: list[float] | None = None,
+    ) -> None:
         self.images = images
         self.frame_hw = frame_hw
+        self.ranges = ranges or [None] * len(images)
+        tols = tolerances or [KEYFRAME_L_TOLERANCE] * len(images)
         self._fitted: dict[tuple[int, int], list[torch.Tensor | None]] = {}
-        self.best: list[tuple[float, int | None]] = [(KEYFRAME_L_TOLERANCE, None)] * len(images)
+        self.best: list[tuple[float, int | None]] = [(t, None) for t in tols]
 
     def _at(self, size: tuple[int, int]) -> list[torch.Tensor | None]:
         fitted = self._fitted.get(size)
@@ -266,16 +273,21 @@ class ReferencePlacer:
     def update(self, index: int, L: torch.Tensor) -> None:
         """Compare one frame's lightness (1, 1, h, w) at working size with every image."""
         for i, Li in enumerate(self._at(tuple(L.shape[-2:]))):
-            if Li is None:
+            span = self.ranges[i]
+            if Li is None or (span is not None and not span[0] <= index <= span[1]):
                 continue
             d = lightness_distance(Li, L)
             if d < self.best[i][0]:
                 self.best[i] = (d, index)
 
+    def frames(self) -> list[int | None]:
+        """The frame each image is, or None where none matched."""
+        return [frame for _, frame in self.best]
+
     def result(self) -> tuple[list[tuple[SteerImage, int]], list[SteerImage]]:
         """(keyframes with their frame numbers, reference photos)."""
         keys, photos = [], []
-        for im, (_, frame) in zip(self.images, self.best, strict=True):
+        for im, frame in zip(self.images, self.frames(), strict=True):
             if frame is None:
                 photos.append(im)
             else:

@@ -58,10 +58,6 @@ class ShotEntry:
     line: int = 0
     """Line of its [[shot]] header in the file (for messages)."""
 
-    @property
-    def steered(self) -> bool:
-        return bool(self.keyframes or self.reference or self.hints)
-
 
 @dataclass
 class Manifest:

@@ -18,8 +18,8 @@ trained with (below SIM_LOW: no match)."""
 OUTPUT_SIM_LOW = 0.42
 OUTPUT_SIM_HIGH = 0.58
 """The same for taking a match's colour straight into the output where the flow has lost track:
-on the project's clips, cells of the same scene score a median 0.55-0.60 and cells of unrelated
-scenes 0.38-0.43 (``benchmarks/steer_benchmark.py`` notes), so only likely matches count."""
+on the project's clips, cells of the same scene score a median 0.56-0.60 and cells of unrelated
+scenes 0.38-0.43 (``benchmarks/exemplar_facts.py``), so only likely matches count."""
 SOFT_TOP_K = 4
 SOFT_TAU = 0.03
 """The colour of a match is a softmax (temperature SOFT_TAU) over the SOFT_TOP_K best cells."""

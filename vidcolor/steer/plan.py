@@ -15,6 +15,8 @@ from vidcolor.errors import InputError
 from vidcolor.media.decode import VideoInfo, iter_frames, luma_to_unit
 from vidcolor.steer.engine import ShotSteer, SteerPlan
 from vidcolor.steer.guides import (
+    KEYFRAME_L_TOLERANCE,
+    MANIFEST_L_TOLERANCE,
     ReferencePlacer,
     SteerImage,
     frame_from_name,
@@ -62,6 +64,8 @@ def build_plan(
         return None
     h, w = upright_size(info)
     plan = SteerPlan(auto_keyframes=auto_keyframes)
+    # manifest keyframes without a frame number: found by lightness within their shot
+    unplaced: list[tuple[ShotSteer, SteerImage, str]] = []
     if shots is not None:
         m = read_manifest(shots)
         check_manifest_film(m, info)
@@ -72,14 +76,45 @@ def build_plan(
             for k in s.keyframes:
                 image = load_steer_image(k.file, what=f"keyframe ({where})")
                 frame = k.frame if k.frame is not None else frame_from_name(k.file)
-                if frame is not None and not s.first <= frame <= s.last:
+                if frame is None:
+                    unplaced.append((steer, image, where))
+                elif not s.first <= frame <= s.last:
                     raise InputError(
                         f"{where}: keyframe {k.file.name} is frame {frame}, outside the shot's "
                         f"frames {s.first}-{s.last}; list it under the shot that holds it"
                     )
-                steer.keyframes.append((image, frame))
+                else:
+                    steer.keyframes.append((image, frame))
             if s.reference is not None:
                 steer.references.append(load_steer_image(s.reference, what=f"reference ({where})"))
+            plan.shots.append(steer)
+    images = [load_steer_image(r, what="reference") for r in references]
+    if images or unplaced:
+        frames = place_images(
+            info, [im for _, im, _ in unplaced] + images,
+            ranges=[(st.first, st.last) for st, _, _ in unplaced] + [None] * len(images),
+            tolerances=[MANIFEST_L_TOLERANCE] * len(unplaced)
+            + [KEYFRAME_L_TOLERANCE] * len(images),
+            working_short_side=working_short_side, start=start, duration=duration,
+        )
+        for (steer, image, where), frame in zip(unplaced, frames, strict=False):
+            if frame is None:
+                raise InputError(
+                    f"{where}: keyframe {image.path.name} matches no frame of the shot "
+                    f"({steer.first}-{steer.last}) by lightness; give its frame: "
+                    f'{{ file = "{image.path.name}", frame = N }}'
+                )
+            steer.keyframes.append((image, frame))
+        for image, frame in zip(images, frames[len(unplaced) :], strict=True):
+            if frame is None:
+                plan.references.append(image)
+                log.info("%s matches no frame: used as a reference photo", image.path.name)
+            else:
+                plan.keyframes.append((image, frame))
+                log.info("%s is frame %d of the film: used as its keyframe", image.path.name, frame)
+    if shots is not None:
+        for s, steer in zip(m.shots, plan.shots, strict=True):
+            where = f"{m.path}:{s.line}" if s.line else str(m.path)
             for hp in s.hints:
                 hint = load_hints(hp, (w, h))
                 if hint.frame is None:
@@ -90,16 +125,6 @@ def build_plan(
                         f"frames {s.first}-{s.last}"
                     )
                 steer.hints.append(hint)
-            plan.shots.append(steer)
-    images = [load_steer_image(r, what="reference") for r in references]
-    if images:
-        plan.keyframes, plan.references = place_references(
-            info, images, working_short_side=working_short_side, start=start, duration=duration
-        )
-        for im, frame in plan.keyframes:
-            log.info("%s is frame %d of the film: used as its keyframe", im.path.name, frame)
-        for im in plan.references:
-            log.info("%s matches no frame: used as a reference photo", im.path.name)
     for hp in hints:
         hint = load_hints(hp, (w, h))
         if hint.frame is None:
@@ -116,28 +141,29 @@ def build_plan(
     return plan
 
 
-def place_references(
+def place_images(
     info: VideoInfo,
     images: list[SteerImage],
     *,
+    ranges: list[tuple[int, int] | None],
+    tolerances: list[float],
     working_short_side: int,
     start: Fraction | None = None,
     duration: Fraction | None = None,
-) -> tuple[list[tuple[SteerImage, int]], list[SteerImage]]:
-    """One quick decode of the film at working size: which images are frames of it."""
-    placer = ReferencePlacer(images, upright_size(info))
+) -> list[int | None]:
+    """One quick decode of the film at working size: the frame each image is (or None)."""
+    placer = ReferencePlacer(images, upright_size(info), ranges=ranges, tolerances=tolerances)
     size = working_size(info.height, info.width, working_short_side)
     with iter_frames(info, start=start, duration=duration) as reader:
         for frame in reader:
             unit = torch.from_numpy(luma_to_unit(frame.y, frame.bit_depth, frame.full_range))
             L = lab.grey_to_l(resize(unit[None, None], size))
             placer.update(frame.index, rotate(L, info.rotation))
-    return placer.result()
+    return placer.frames()
 
 
 def _shot_key_frame(keyframe: int | None, steer: ShotSteer, first: int, last: int) -> int:
-    """Where a shot's hints go when their file names no frame: its keyframe."""
-    for _, frame in steer.keyframes:
-        if frame is not None:
-            return frame
+    """Where a shot's hints go when their file names no frame: its (first) keyframe."""
+    if steer.keyframes:
+        return min(frame for _, frame in steer.keyframes)
     return keyframe if keyframe is not None else (first + last) // 2

@@ -17,11 +17,13 @@ from tqdm import tqdm
 
 from vidcolor import lab
 from vidcolor.colorize import Colorizer, colorize_rgb_array, lab_to_rgb_keep_l, resize, rotate
-from vidcolor.errors import OutputError, UsageError
+from vidcolor.errors import OutputError, UsageError, VidcolorError
 from vidcolor.media.atomic import check_output_path
 from vidcolor.media.decode import DecodedFrame, VideoInfo, iter_frames, luma_to_unit, probe_video
 from vidcolor.media.image import write_image
 from vidcolor.pipeline import ColorizeOptions
+from vidcolor.preview import _upright, render_rows
+from vidcolor.steer import make_steer_stage
 from vidcolor.steer.manifest import (
     MANIFEST_NAME,
     Manifest,
@@ -29,6 +31,7 @@ from vidcolor.steer.manifest import (
     read_manifest,
     write_manifest,
 )
+from vidcolor.steer.plan import build_plan, upright_size
 from vidcolor.temporal import TemporalItem, make_temporal_stage
 from vidcolor.temporal.api import TemporalOptions
 from vidcolor.upsample import guided_upsample
@@ -68,9 +71,7 @@ def frame_name(shot: int, frame: int, time: Fraction, kind: str) -> str:
 
 def upright_unit(frame: DecodedFrame, info: VideoInfo) -> np.ndarray:
     """A frame's luma as upright float Y' in [0, 1] (H, W)."""
-    y = luma_to_unit(frame.y, frame.bit_depth, frame.full_range)
-    k = (info.rotation // 90) % 4
-    return np.ascontiguousarray(np.rot90(y, k)) if k else y
+    return _upright(luma_to_unit(frame.y, frame.bit_depth, frame.full_range), info)
 
 
 def grey_rgb(unit: np.ndarray) -> np.ndarray:
@@ -168,7 +169,7 @@ def make_shots(
             )
         try:
             old = read_manifest(out)
-        except Exception as exc:  # a broken manifest is replaced, but kept beside as .bak
+        except VidcolorError as exc:  # a broken manifest is replaced, but kept beside as .bak
             log.warning("%s: unreadable (%s); replacing it", manifest_path, exc)
         backup = out / (MANIFEST_NAME + ".bak")
         backup.write_bytes(manifest_path.read_bytes())
@@ -186,7 +187,7 @@ def make_shots(
     spans, luma_hash = find_shots(info, temporal, working=working, quiet=options.colorize.quiet)
     frames = spans[-1][1] + 1
     out.mkdir(parents=True, exist_ok=True)
-    upright = (info.height, info.width) if info.rotation % 180 == 0 else (info.width, info.height)
+    upright = upright_size(info)
     m = Manifest(folder=out, film=src.name, frames=frames,
                  frame_rate=str(info.fps) if info.fps else "",
                  size=(upright[1], upright[0]), luma_hash=luma_hash)
@@ -262,10 +263,6 @@ def preview_shots(
 ) -> Path:
     """A sheet with one row per shot: grey | automatic | steered at the keyframe, and steered
     at a frame later in the shot (after up to PREVIEW_SPAN frames of propagation)."""
-    from vidcolor.preview import render_rows
-    from vidcolor.steer import make_steer_stage
-    from vidcolor.steer.plan import build_plan
-
     src, dest = Path(src), Path(dest)
     check_output_path(dest, inputs=[src], overwrite=overwrite)
     info = probe_video(src)

@@ -145,25 +145,34 @@ class _FlowStage:
         self.cuts.append((item.index, item.time))
 
     def _link(
-        self, L_prev: torch.Tensor, ab_prev: torch.Tensor, L_cur: torch.Tensor, *, both: bool
+        self,
+        L_prev: torch.Tensor,
+        ab_prev: torch.Tensor,
+        L_cur: torch.Tensor,
+        *,
+        both: bool,
+        trust: bool = False,
     ) -> _Link:
         """Flows between consecutive frames, the confidence of warping along them, and
-        ``ab_prev`` warped onto the current frame (one grid_sample per direction)."""
+        ``ab_prev`` warped onto the current frame (one grid_sample per direction);
+        ``trust`` also fills the long-range trusts that steering carries colour by."""
         f_cp, f_pc = flow_pair(self.backend, L_cur, L_prev)
         onto_cur = backward_warp(torch.cat([f_pc, L_prev, ab_prev], dim=1), f_cp)
         valid = consistency_from_warped(f_cp, onto_cur[:, :2])
         conf_cur = valid * luminance_confidence(L_cur, onto_cur[:, 2:3], sigma=self.luma_sigma)
         unexplained = ((L_cur - onto_cur[:, 2:3]).abs() > CUT_LUMA_ERROR).float()
-        trust_cur = self._carry_valid(valid, f_cp) * self._trust(L_cur, onto_cur[:, 2:3])
-        conf_prev = trust_prev = None
+        trust_cur = conf_prev = trust_prev = None
+        if trust:
+            trust_cur = self._carry_valid(valid, f_cp) * self._trust(L_cur, onto_cur[:, 2:3])
         if both:
             onto_prev = backward_warp(torch.cat([f_cp, L_cur], dim=1), f_pc)
             valid_prev = consistency_from_warped(f_pc, onto_prev[:, :2])
             lum_prev = luminance_confidence(L_prev, onto_prev[:, 2:3], sigma=self.luma_sigma)
             conf_prev = valid_prev * lum_prev
-            trust_prev = self._carry_valid(valid_prev, f_pc) * self._trust(
-                L_prev, onto_prev[:, 2:3]
-            )
+            if trust:
+                trust_prev = self._carry_valid(valid_prev, f_pc) * self._trust(
+                    L_prev, onto_prev[:, 2:3]
+                )
         return _Link(
             prev_to_cur=f_pc,
             conf_cur=conf_cur,
