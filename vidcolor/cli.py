@@ -20,7 +20,7 @@ from vidcolor.preview import DEFAULT_COUNT as PREVIEW_COUNT
 from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES
 from vidcolor.train.trainer import TrainOptions
 
-COMMANDS = ("shots", "preview", "bench", "train", "eval-images", "eval-video", "batch")
+COMMANDS = ("shots", "studio", "preview", "bench", "train", "eval-images", "eval-video", "batch")
 _PRESET = {f.name: f for f in fields(PipelineSettings)}
 _TRAIN = {f.name: f.default for f in fields(TrainOptions)}
 _BATCH = {f.name: f.default for f in fields(BatchOptions)}
@@ -160,6 +160,23 @@ def command_parser() -> argparse.ArgumentParser:
     add_model_args(sh)
     add_pipeline_args(sh)
     common(sh)
+
+    st = sub.add_parser("studio", help="local web page: review the shots, steer, render "
+                        "(needs pip install 'vidcolor[studio]')")
+    st.add_argument("input", type=Path, help="the film")
+    st.add_argument("--shots", type=Path, metavar="DIR",
+                    help="shot folder (default: FILM_shots beside the film; made if missing)")
+    st.add_argument("-o", "--output", type=Path,
+                    help="rendered film (default: FILM_color.mp4 beside the film)")
+    st.add_argument("--host", default="127.0.0.1",
+                    help="address to listen on (default: 127.0.0.1, this machine only)")
+    st.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    st.add_argument("--no-browser", action="store_true", help="only print the URL")
+    st.add_argument("--steer-model", default=STEER_MODEL,
+                    help=f"guided model for steered shots (default: {STEER_MODEL})")
+    add_model_args(st)
+    add_pipeline_args(st)
+    common(st)
 
     pv = sub.add_parser("preview", help="contact sheet of a few coloured frames")
     pv.add_argument("input", type=Path)
@@ -316,6 +333,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"{result.manifest}: {result.shots} shots, {result.frames} frames, "
               f"{len(result.written)} keyframe PNGs written{kept}")
         return 0
+    if cmd == "studio":
+        from vidcolor.studio import StudioOptions, serve
+
+        if not 0 <= args.port <= 65535:
+            raise UsageError(f"--port must be 0-65535, got {args.port}")
+        return serve(StudioOptions(
+            film=args.input, shots=args.shots, output=args.output, host=args.host,
+            port=args.port, open_browser=not args.no_browser,
+            colorize=colorize_options(args)))
     if cmd == "preview" and args.shots is not None:
         from vidcolor.steer.shots import preview_shots
 

@@ -51,5 +51,11 @@ class DataError(VidcolorError):
     exit_code = 8
 
 
+class Cancelled(VidcolorError):
+    """Work stopped on request (the studio's cancel button); nothing partial is kept."""
+
+    exit_code = 130
+
+
 EXIT_INTERRUPTED = 130
 """Exit code after Ctrl-C or SIGTERM (128 + SIGINT), as shells report it."""

@@ -31,7 +31,7 @@ from vidcolor.colorize import (
     resize,
     rotate,
 )
-from vidcolor.errors import InputError, OutputError, UsageError
+from vidcolor.errors import Cancelled, InputError, OutputError, UsageError
 from vidcolor.media.atomic import check_output_path
 from vidcolor.media.decode import DecodedFrame, VideoInfo, iter_frames, luma_to_unit, probe_video
 from vidcolor.media.encode import VideoWriter, encode_chroma
@@ -232,8 +232,13 @@ def colorize_video(
     options: ColorizeOptions = ColorizeOptions(),
     *,
     colorizer: Colorizer | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> VideoResult:
     """Colour a film; the output keeps the input's luma, frames, timestamps, audio, subtitles.
+
+    ``progress(frames written, expected total)`` is called after each frame (the studio's bar);
+    setting ``cancel`` stops the work with :class:`Cancelled`, keeping no partial output.
 
     Every check that can fail fast runs before the slow work, in the order of the exit codes
     users see: options (2), input (3), output (4), device (7), temporal stage (6), model (5).
@@ -335,6 +340,8 @@ def colorize_video(
                 times.encode += time.perf_counter() - t1
                 written[0] += 1
                 bar.update(1)
+                if progress is not None:
+                    progress(written[0], total)
                 if written[0] % 250 == 1:
                     samples.append((written[0], rss_mb()))
 
@@ -347,6 +354,8 @@ def colorize_video(
                 worker.start()
                 started.append(worker)
             for batch in _batches(q_in, stop, decoder, settings.batch_size):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"{dest}: render cancelled; no partial output was kept")
                 for item in _colorize_batch(batch, colorizer, stage, info, size, settings, times):
                     if not _put(q_out, item, stop, [encoder]):
                         break
@@ -358,6 +367,8 @@ def colorize_video(
             times.temporal += time.perf_counter() - t0
             _put(q_out, _END, stop, [encoder])
             _join_all([encoder])
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{dest}: render cancelled; no partial output was kept")
             _raise_worker_errors(decoder, encoder)
             finished = True
         finally:

@@ -139,7 +139,7 @@ class Hints:
     """A sparse PNG: its opaque, coloured pixels are the hints."""
 
 
-def _colour_ab(value: object, where: str) -> tuple[float, float]:
+def colour_ab(value: object, where: str) -> tuple[float, float]:
     """'#rrggbb', a CSS colour name or [r, g, b] (0-255) -> Lab ab."""
     try:
         if isinstance(value, str):
@@ -204,7 +204,7 @@ def load_hints(path: Path | str, frame_wh: tuple[int, int]) -> Hints:
             raise InputError(
                 f"{where}: radius must be in (0, {MAX_HINT_RADIUS}] px, got {radius!r}"
             )
-        points.append(HintPoint(float(x), float(y), _colour_ab(p["color"], where), radius))
+        points.append(HintPoint(float(x), float(y), colour_ab(p["color"], where), radius))
     if frame is None:
         frame = frame_from_name(path)
     return Hints(path=path, frame=frame, points=points)

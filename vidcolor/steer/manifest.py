@@ -252,16 +252,21 @@ def _rel(p: Path, folder: Path) -> str:
         return str(p)
 
 
-def write_manifest(m: Manifest) -> Path:
-    """Write the manifest atomically (a temporary file renamed over it)."""
-    text = format_manifest(m)
-    m.folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".shots.", suffix=".toml", dir=m.folder)
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write a text file atomically (a temporary file beside it, renamed over it): a reader, or
+    a second writer, sees the old file or the new one, never a mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.stem + ".", suffix=path.suffix, dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, m.path)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return m.path
+    return path
+
+
+def write_manifest(m: Manifest) -> Path:
+    """Write the manifest atomically (a temporary file renamed over it)."""
+    return atomic_write_text(m.path, format_manifest(m))

@@ -28,6 +28,7 @@ from vidcolor.steer.manifest import (
     MANIFEST_NAME,
     Manifest,
     ShotEntry,
+    atomic_write_text,
     read_manifest,
     write_manifest,
 )
@@ -96,7 +97,7 @@ def find_shots(
                 unit = torch.from_numpy(luma_to_unit(frame.y, frame.bit_depth, frame.full_range))
                 L = lab.grey_to_l(resize(unit[None, None], working))[0]
                 if frame.index < HASH_FRAMES:
-                    digest.update((L * 2).round().to(torch.uint8).numpy().tobytes())
+                    digest.update(luma_hash_bytes(L))
                 stage.push(TemporalItem(frame.index, frame.time, L, L.new_zeros(2, *working)))
                 times.append(frame.time)
                 bar.update(1)
@@ -107,6 +108,37 @@ def find_shots(
     ends = [s - 1 for s in starts[1:]] + [len(times) - 1]
     shots = [(a, b, times[a], times[b]) for a, b in zip(starts, ends, strict=True)]
     return shots, digest.hexdigest()[:16]
+
+
+def luma_hash_bytes(L: torch.Tensor) -> bytes:
+    """One frame's share of the manifest's ``luma_hash``: its working-size lightness, rounded."""
+    return (L * 2).round().to(torch.uint8).numpy().tobytes()
+
+
+class KeyframeFiles:
+    """Writes keyframe PNGs into a shot folder, never over a file the user edited or listed in
+    the manifest (the folder's hash index says which files vidcolor wrote)."""
+
+    def __init__(self, folder: Path, old: Manifest | None) -> None:
+        self.folder = folder
+        self.index = _read_index(folder)
+        self.users = _users_files(folder, old)
+        self.written: list[Path] = []
+        self.kept: list[Path] = []
+
+    def write(self, name: str, rgb: np.ndarray) -> None:
+        path = self.folder / name
+        if path.exists() and (path.resolve() in self.users or self.index.get(name) != _sha(path)):
+            self.kept.append(path)
+            log.info("kept %s: edited by you or listed in your manifest", path)
+            return
+        write_image(path, rgb, overwrite=True)
+        self.index[name] = _sha(path)
+        self.written.append(path)
+
+    def save_index(self) -> None:
+        atomic_write_text(self.folder / WRITTEN_INDEX,
+                          json.dumps(self.index, indent=1, sort_keys=True))
 
 
 def _sha(path: Path) -> str:
@@ -198,9 +230,7 @@ def make_shots(
         _carry_steering(shot, old)
         m.shots.append(shot)
         keys[shot.keyframe] = n
-    index = _read_index(out)
-    users = _users_files(out, old)
-    written, kept = [], []
+    files = KeyframeFiles(out, old)
     with iter_frames(info) as reader:
         for frame in reader:
             n = keys.get(frame.index)
@@ -214,18 +244,11 @@ def make_shots(
             for kind, rgb in images.items():
                 name = frame_name(n, frame.index, frame.time, kind)
                 setattr(shot, kind, name)
-                path = out / name
-                if path.exists() and (path.resolve() in users or index.get(name) != _sha(path)):
-                    kept.append(path)
-                    log.info("kept %s: edited by you or listed in your manifest", path)
-                    continue
-                write_image(path, rgb, overwrite=True)
-                index[name] = _sha(path)
-                written.append(path)
-    (out / WRITTEN_INDEX).write_text(json.dumps(index, indent=1, sort_keys=True))
+                files.write(name, rgb)
+    files.save_index()
     write_manifest(m)
-    return ShotsResult(manifest=m.path, shots=len(m.shots), frames=frames, written=written,
-                       kept=kept)
+    return ShotsResult(manifest=m.path, shots=len(m.shots), frames=frames, written=files.written,
+                       kept=files.kept)
 
 
 def steered_frames(
