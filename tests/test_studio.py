@@ -397,3 +397,59 @@ def test_a_hint_file_of_the_users_is_not_overwritten_without_asking(client: Test
     client.post("/api/shot/0/hints", headers=AUTH, json={
         "frame": key, "points": [{"x": 5, "y": 4, "color": "blue"}]})
     assert client.post("/api/save", headers=AUTH, json={}).status_code == 200  # its own now
+
+
+def test_changes_need_the_header_not_the_cookie(client: TestClient):
+    client.get(f"/?token={TOKEN}")  # the page's cookie is set
+    assert client.get("/api/film").status_code == 200  # reading with the cookie is fine
+    r = client.post("/api/save", json={"force": True})  # another site's page could do this
+    assert r.status_code == 403
+    assert client.post(f"/api/save?token={TOKEN}", json={}).status_code == 403
+    assert client.post("/api/save", headers=AUTH, json={}).status_code == 200
+
+
+def test_users_hint_files_follow_their_frames_through_cut_edits(client: TestClient,
+                                                               studio: Studio):
+    mine = studio.folder / "my_clicks.json"  # the user's own file, in the JSON list form
+    mine.write_text(json.dumps({"frame": 16, "points": [{"x": 3, "y": 3, "color": [0, 0, 255]}]}))
+    listed = studio.folder / "hints_f000002.json"  # studio-named, written by hand as a list
+    listed.write_text(json.dumps([{"x": 5, "y": 6, "color": [255, 0, 0]}]))
+    m = read_manifest(studio.folder)
+    m.shots[0].hints = [listed]
+    m.shots[1].hints = [mine]
+    write_manifest(m)
+    again = Studio(studio.film, studio.folder, colorize=studio.options, output=studio.output)
+    c = TestClient(make_app(again, TOKEN))
+    shots = c.get("/api/film", headers=AUTH).json()["shots"]
+    assert shots[0]["hints"] == {"2": [{"x": 5.0, "y": 6.0, "color": "#ff0000"}]}  # its name
+    assert shots[1]["hint_files"] == ["my_clicks.json"]
+    r = c.post("/api/cuts", headers=AUTH, json={"op": "split", "shot": 1, "frame": 15})
+    assert [s["hint_files"] for s in r.json()["shots"]] == [[], [], ["my_clicks.json"]]
+    r = c.post("/api/cuts", headers=AUTH, json={"op": "move", "shot": 1, "frame": 17})
+    assert [s["hint_files"] for s in r.json()["shots"]] == [[], ["my_clicks.json"], []]
+    assert c.post("/api/save", headers=AUTH, json={}).status_code == 200
+    plan = build_plan(again.info, shots=again.folder)  # the CLI accepts what was saved
+    assert [h.path.name for h in plan.shots[1].hints] == ["my_clicks.json"]
+    again.close()
+
+
+def test_merge_says_what_it_could_not_keep(client: TestClient, studio: Studio):
+    client.post("/api/shot/1/saturation", headers=AUTH, json={"value": 0.5})
+    r = client.post("/api/cuts", headers=AUTH, json={"op": "merge", "shot": 0})
+    assert r.status_code == 200
+    assert any("saturation 0.5 was dropped" in n for n in r.json()["notes"])
+
+
+def test_a_long_shot_scrubs_at_its_propagated_frames(studio: Studio, monkeypatch):
+    monkeypatch.setattr(session_mod, "RUN_FRAMES", 4)  # a 10-frame shot: every 3rd frame
+    client = TestClient(make_app(studio, TOKEN))
+    key = studio.describe()["shots"][0]["keyframe"]
+    r = client.get(f"/api/shot/0/frame/{key}?kind=steered", headers=AUTH)
+    assert r.headers["X-Frame"] == str(key)
+    shown = [int(client.get(f"/api/shot/0/frame/{f}?kind=steered", headers=AUTH)
+                 .headers["X-Frame"]) for f in range(CUT)]
+    run = studio._run_key(0)[2]
+    assert set(shown) <= set(run) and shown[0] == 0 and shown[CUT - 1] == CUT - 1
+    assert all(abs(s - f) <= 2 for f, s in enumerate(shown))
+    grey = client.get("/api/shot/0/frame/1?kind=grey", headers=AUTH)
+    assert grey.headers["X-Frame"] == "1"

@@ -46,8 +46,12 @@ def make_app(studio: Studio, token: str) -> Starlette:
     """The ASGI app serving one studio session, guarded by ``token``."""
 
     def authorised(request: Request) -> bool:
-        given = (request.query_params.get("token") or request.headers.get(HEADER)
-                 or request.cookies.get(COOKIE) or "")
+        """GET: the token in the URL, header or cookie. Anything that changes something needs
+        the header, which another site's page cannot send (a cookie it could: sites ignore
+        ports, so any page on 127.0.0.1 would do)."""
+        given = request.headers.get(HEADER) or ""
+        if request.method == "GET":
+            given = given or request.query_params.get("token") or request.cookies.get(COOKIE, "")
         return secrets.compare_digest(given.encode(), token.encode())
 
     def guarded(handler):
@@ -61,7 +65,8 @@ def make_app(studio: Studio, token: str) -> Starlette:
             except VidcolorError as exc:
                 message = " ".join(str(exc).split())
                 log.warning("%s %s: %s", request.method, request.url.path, message)
-                return JSONResponse({"error": message}, status_code=_status(exc))
+                return JSONResponse({"error": message, "kind": type(exc).__name__},
+                                    status_code=_status(exc))
             except (ValueError, KeyError, TypeError) as exc:
                 message = f"bad request: {' '.join(str(exc).split()) or type(exc).__name__}"
                 log.warning("%s %s: %s", request.method, request.url.path, message)
@@ -111,18 +116,18 @@ def make_app(studio: Studio, token: str) -> Starlette:
         i = integer(request.path_params["shot"], "shot")
         which = request.path_params["which"]
         kind = request.query_params.get("kind", "grey")
-        st = studio.shot(i).entry
-        frames = {"first": st.first, "key": studio._key(st), "last": st.last}
-        if which not in frames:
-            raise InputError(f"thumbnail must be first, key or last, got {which!r}")
-        rgb = await run_in_threadpool(studio.image, i, frames[which], kind, thumb=True)
+        frame = await run_in_threadpool(studio.thumb_frame, i, which)
+        _, rgb = await run_in_threadpool(studio.image, i, frame, kind, thumb=True)
         return png(rgb)
 
     async def frame(request: Request) -> Response:
         i = integer(request.path_params["shot"], "shot")
         f = integer(request.path_params["frame"], "frame")
         kind = request.query_params.get("kind", "grey")
-        return png(await run_in_threadpool(studio.image, i, f, kind))
+        shown, rgb = await run_in_threadpool(studio.image, i, f, kind)
+        response = png(rgb)
+        response.headers["X-Frame"] = str(shown)
+        return response
 
     async def hints(request: Request) -> Response:
         i = integer(request.path_params["shot"], "shot")
@@ -130,29 +135,27 @@ def make_app(studio: Studio, token: str) -> Starlette:
         points = data.get("points", [])
         if not isinstance(points, list):
             raise InputError("points must be a list")
-        studio.set_hints(i, integer(data.get("frame"), "frame"), points)
+        await run_in_threadpool(studio.set_hints, i, integer(data.get("frame"), "frame"), points)
         return JSONResponse({"version": studio.shot(i).version})
 
     async def saturation(request: Request) -> Response:
         i = integer(request.path_params["shot"], "shot")
         data = await json_body(request)
-        studio.set_saturation(i, data.get("value"))
+        await run_in_threadpool(studio.set_saturation, i, data.get("value"))
         return JSONResponse({"version": studio.shot(i).version})
 
     async def keyframe(request: Request) -> Response:
         i = integer(request.path_params["shot"], "shot")
         data = await json_body(request)
-        studio.set_keyframe(i, integer(data.get("frame"), "frame"))
+        await run_in_threadpool(studio.set_keyframe, i, integer(data.get("frame"), "frame"))
         return JSONResponse({"version": studio.shot(i).version})
 
     async def image(request: Request) -> Response:
         i = integer(request.path_params["shot"], "shot")
         if request.method == "DELETE":
             what = request.query_params.get("what", "reference")
-            if what == "keyframes":
-                studio.clear_keyframes(i)
-            else:
-                studio.clear_reference(i)
+            clear = studio.clear_keyframes if what == "keyframes" else studio.clear_reference
+            await run_in_threadpool(clear, i)
             return JSONResponse({"version": studio.shot(i).version})
         size = request.headers.get("content-length")
         if size is not None and size.isdigit() and int(size) > MAX_UPLOAD_BYTES:
@@ -169,9 +172,10 @@ def make_app(studio: Studio, token: str) -> Starlette:
     async def cuts(request: Request) -> Response:
         data = await json_body(request)
         frame = data.get("frame")
-        studio.edit_cut(str(data.get("op")), integer(data.get("shot"), "shot"),
-                        None if frame is None else integer(frame, "frame"))
-        return JSONResponse(await run_in_threadpool(studio.describe))
+        notes = await run_in_threadpool(
+            studio.edit_cut, str(data.get("op")), integer(data.get("shot"), "shot"),
+            None if frame is None else integer(frame, "frame"))
+        return JSONResponse({**await run_in_threadpool(studio.describe), "notes": notes})
 
     async def save(request: Request) -> Response:
         data = await json_body(request)
@@ -249,7 +253,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def url_for(host: str, port: int, token: str) -> str:
-    shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+    shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
     shown = f"[{shown}]" if ":" in shown else shown
     return f"http://{shown}:{port}/?token={token}"
 

@@ -10,7 +10,9 @@ import io
 import json
 import logging
 import math
+import os
 import re
+import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -84,6 +86,10 @@ SCRUB_FRAMES = 7
 FLICKER_SHORT_SIDE = 112
 SHEET_FRAMES = 8
 RENDER_CACHE = 32
+RUN_CACHE = 6
+"""Runs kept (working-size fp16 ab, about 22 MB each for 64 frames at 854x480)."""
+RunKey = tuple[int, int, tuple[int, ...]]
+"""(shot index, shot version, film frames propagated through)."""
 
 
 class Conflict(VidcolorError):
@@ -102,7 +108,9 @@ class HintSpot:
     radius: float | None = None
 
     def to_json(self) -> dict[str, object]:
-        d: dict[str, object] = {"x": round(self.x, 1), "y": round(self.y, 1), "color": self.color}
+        d: dict[str, object] = {  # truncated, never rounded up past the frame's edge
+            "x": math.floor(self.x * 10) / 10, "y": math.floor(self.y * 10) / 10,
+            "color": self.color}
         if self.radius is not None:
             d["radius"] = self.radius
         return d
@@ -142,6 +150,26 @@ class RenderStatus:
                 "fps": round(fps, 2), "eta": None if eta is None else round(eta, 1),
                 "elapsed": round(elapsed, 1), "message": self.message, "output": self.output,
                 "sheet": self.sheet, "has_flicker": bool(self.flicker)}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write bytes to a temporary file beside ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _css_colour(value: object) -> str:
+    """A hint file's colour as the page shows it: [r, g, b] becomes '#rrggbb'."""
+    if isinstance(value, list | tuple) and len(value) == 3:
+        return "#" + "".join(f"{int(v):02x}" for v in value)
+    return str(value)
 
 
 def _sha(path: Path) -> str | None:
@@ -245,13 +273,18 @@ class Studio:
         self.lock = threading.RLock()
         self.compute = threading.Lock()
         self.dirty = False
+        self._edits = 0
+        self._saving = threading.Lock()
+        self._render_lock = threading.Lock()
         self._disk_sha = _sha(m.path)
         self._images: dict[Path, SteerImage] = {}
         self._auto_full: OrderedDict[int, np.ndarray] = OrderedDict()
         self._auto_thumb: dict[int, np.ndarray] = {}
-        self._runs: OrderedDict[tuple[int, int, tuple[int, ...]], dict[int, np.ndarray]] = (
-            OrderedDict()
-        )
+        self._runs: OrderedDict[RunKey, dict[int, torch.Tensor]] = OrderedDict()
+        self._run_locks: dict[RunKey, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+        self._rgb: OrderedDict[tuple[RunKey, int], np.ndarray] = OrderedDict()
+        self._hint_files: dict[Path, tuple[int, Hints]] = {}
         self.render = RenderStatus(output=str(self.output))
         self._render_thread: threading.Thread | None = None
         self._cancel = threading.Event()
@@ -276,11 +309,13 @@ class Studio:
             if STUDIO_HINTS.match(h.name) and h.suffix == ".json":
                 hints = load_hints(h, (self.upright[1], self.upright[0]))  # checks every point
                 data = json.loads(h.read_text())
+                points = data.get("points", []) if isinstance(data, dict) else data
                 self._hint_sha[h.name] = _sha(h)
                 frame = hints.frame if hints.frame is not None else self._key(s)
                 state.spots[frame] = [
-                    HintSpot(float(p["x"]), float(p["y"]), str(p["color"]), p.get("radius"))
-                    for p in data.get("points", [])
+                    HintSpot(float(p["x"]), float(p["y"]), _css_colour(p["color"]),
+                             p.get("radius"))
+                    for p in points
                 ]
             else:
                 state.entry.hints.append(h)
@@ -320,6 +355,15 @@ class Studio:
                     "dirty": self.dirty, "output": str(self.output), "shots": shots,
                     "render": self.render.to_json()}
 
+    def thumb_frame(self, i: int, which: str) -> int:
+        """The frame of a shot's strip thumbnail: first, key(frame) or last."""
+        with self.lock:
+            e = self.shot(i).entry
+            frames = {"first": e.first, "key": self._key(e), "last": e.last}
+        if which not in frames:
+            raise InputError(f"thumbnail must be first, key or last, got {which!r}")
+        return frames[which]
+
     def scrub_frames(self, i: int) -> list[int]:
         """The handful of frames the scrubber shows: spread over the shot, keyframe included."""
         e = self.shots[i].entry
@@ -331,8 +375,12 @@ class Studio:
         with self.compute:
             return self.frames.get(frames)
 
-    def image(self, i: int, frame: int, kind: str, *, thumb: bool = False) -> np.ndarray:
-        """Frame ``frame`` of shot ``i`` as uint8 RGB: grey, automatic or steered colour."""
+    def image(
+        self, i: int, frame: int, kind: str, *, thumb: bool = False
+    ) -> tuple[int, np.ndarray]:
+        """Frame ``frame`` of shot ``i`` as uint8 RGB: grey, automatic or steered colour. Returns
+        the frame shown: steered colour of a long shot is shown at the nearest frame its run
+        propagated through (every k-th frame)."""
         if kind not in KINDS:
             raise InputError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         with self.lock:
@@ -341,24 +389,24 @@ class Studio:
             if not e.first <= frame <= e.last:
                 raise InputError(f"frame {frame} is not in shot {i} (frames {e.first}-{e.last})")
         if kind == "steered":
-            rgb = self._steered(i, frame)
-            return _shrink(rgb) if thumb else rgb
+            shown, rgb = self._steered(i, frame)
+            return shown, _shrink(rgb) if thumb else rgb
         if thumb:
             grey = self._thumb_grey.get(frame)
             if grey is None:
                 grey = thumb_grey(self._units([frame])[frame], self.info)
                 self._thumb_grey[frame] = grey
             if kind == "grey":
-                return grey
+                return frame, grey
             auto = self._auto_thumb.get(frame)
             if auto is None:
                 with self.compute:
                     auto = colorize_rgb_array(self.auto, grey, saturation=self.settings.saturation)
                 self._auto_thumb[frame] = auto
-            return auto
+            return frame, auto
         grey = grey_rgb(_upright(self._units([frame])[frame], self.info))
         if kind == "grey":
-            return grey
+            return frame, grey
         auto = self._auto_full.get(frame)
         if auto is None:
             with self.compute:
@@ -366,44 +414,69 @@ class Studio:
             self._auto_full[frame] = auto
             while len(self._auto_full) > RENDER_CACHE:
                 self._auto_full.popitem(last=False)
-        return auto
+        return frame, auto
 
     # ------------------------------------------------------------------ steering previews
-    def _steered(self, i: int, frame: int) -> np.ndarray:
+    def _steered(self, i: int, frame: int) -> tuple[int, np.ndarray]:
         """Steered colour of one frame: the keyframe alone (the quick preview) until the shot's
-        scrubber run exists; other frames come from the run (propagated through the shot)."""
+        run exists; other frames come from the run, propagated through the shot."""
         with self.lock:
             st = self.shot(i)
             key = self._key(st.entry)
-            version = st.version
-        quick = (i, version, (key,))
-        run = self._run_key(i)
-        for k in (run, quick) if frame == key else (run,):
-            cached = self._runs.get(k)
-            if cached is not None and frame in cached:
-                return cached[frame]
-        seq = [key] if frame == key else list(run[2])
-        return self._propagate(i, version, seq)[frame]
+            run = self._run_key(i)
+        quick = (i, st.version, (key,))
+        k = quick if frame == key and run not in self._runs else run
+        seq = k[2]
+        shown = frame if frame in seq else min(seq, key=lambda f: abs(f - frame))
+        cached = self._rgb.get((k, shown))
+        if cached is not None:
+            return shown, cached
+        ab = self._run(i, k)[shown].float()
+        unit = self._units([shown])[shown]
+        with self.compute:
+            L_work = lab.grey_to_l(resize(torch.from_numpy(unit)[None, None], self.working))
+            rgb = render_steered(_upright(unit, self.info),
+                                 rotate(ab[None], self.info.rotation)[0],
+                                 rotate(L_work, self.info.rotation)[0])
+        self._rgb[(k, shown)] = rgb
+        while len(self._rgb) > RENDER_CACHE:
+            self._rgb.popitem(last=False)
+        return shown, rgb
 
-    def _run_key(self, i: int) -> tuple[int, int, tuple[int, ...]]:
-        with self.lock:
-            st = self.shots[i]
-            e = st.entry
-            n = e.last - e.first + 1
-            stride = max(1, math.ceil(n / RUN_FRAMES))
-            seq = set(range(e.first, e.last + 1, stride)) | {e.last, self._key(e)}
-            seq |= set(self.scrub_frames(i))
-            seq |= {f for f in st.spots if st.spots[f]}
-            seq |= {k.frame for k in e.keyframes if k.frame is not None}
-            return (i, st.version, tuple(sorted(f for f in seq if e.first <= f <= e.last)))
+    def _run(self, i: int, k: RunKey) -> dict[int, torch.Tensor]:
+        """The run ``k`` (computed once even when several requests want it at the same time)."""
+        with self._locks_lock:
+            lock = self._run_locks.setdefault(k, threading.Lock())
+        with lock:
+            got = self._runs.get(k)
+            if got is None:
+                got = self._propagate(i, list(k[2]))
+                with self._locks_lock:
+                    self._runs[k] = got
+                    while len(self._runs) > RUN_CACHE:
+                        old, _ = self._runs.popitem(last=False)
+                        self._run_locks.pop(old, None)
+        return got
 
-    def _propagate(self, i: int, version: int, seq: list[int]) -> dict[int, np.ndarray]:
+    def _run_key(self, i: int) -> RunKey:
+        """Shot ``i``'s run: every k-th frame (at most RUN_FRAMES), its last frame, and every
+        frame something steers. Call with ``lock`` held."""
+        st = self.shots[i]
+        e = st.entry
+        n = e.last - e.first + 1
+        stride = max(1, math.ceil(n / RUN_FRAMES))
+        seq = set(range(e.first, e.last + 1, stride)) | {e.last, self._key(e)}
+        seq |= set(self.scrub_frames(i))
+        seq |= {f for f in st.spots if st.spots[f]}
+        seq |= {k.frame for k in e.keyframes if k.frame is not None}
+        seq |= {self._hint_file(h, e).frame for h in e.hints}
+        return (i, st.version, tuple(sorted(f for f in seq if e.first <= f <= e.last)))
+
+    def _propagate(self, i: int, seq: list[int]) -> dict[int, torch.Tensor]:
         """Run the steering stage over ``seq`` (film frames of shot ``i``, in order) as the
-        render would, and render the frames the page shows at full size."""
+        render would; returns each frame's working-size *ab* (coded orientation, fp16)."""
         with self.lock:
             plan = self._plan(i, seq)
-            show = set(self.scrub_frames(i)) | {self.shots[i].entry.first,
-                                                self.shots[i].entry.last}
         units = self._units(seq)
         temporal = self.settings.temporal_options(device="cpu",
                                                   flow_weights=self.options.flow_weights)
@@ -422,16 +495,7 @@ class Studio:
                 out += stage.push(TemporalItem(t, Fraction(t, 25), L_work[t],
                                                L_work.new_zeros(2, *L_work.shape[-2:])))
             out += stage.flush()
-            rgb = {}
-            for t, f in enumerate(seq):
-                if f in show or len(seq) == 1:
-                    ab = rotate(out[t].ab[None].cpu(), self.info.rotation)[0]
-                    Lw = rotate(L_work[t : t + 1], self.info.rotation)[0]
-                    rgb[f] = render_steered(_upright(units[f], self.info), ab, Lw)
-        self._runs[(i, version, tuple(seq))] = rgb
-        while len(self._runs) > RENDER_CACHE:
-            self._runs.popitem(last=False)
-        return rgb
+        return {f: out[t].ab.cpu().half() for t, f in enumerate(seq)}
 
     def _image_of(self, path: Path, what: str) -> SteerImage:
         im = self._images.get(path)
@@ -439,6 +503,17 @@ class Studio:
             im = load_steer_image(path, what=what)
             self._images[path] = im
         return im
+
+    def _hint_file(self, path: Path, e: ShotEntry) -> Hints:
+        """A hint file of the user's, read once (again if it changes), its frame filled in."""
+        if not path.is_file():
+            raise InputError(f"{path}: hint file not found")
+        self._file_frame(path)
+        hint = self._hint_files[path][1]
+        if hint.frame is None:
+            key = min((k.frame for k in e.keyframes if k.frame is not None), default=self._key(e))
+            hint = replace(hint, frame=key)
+        return hint
 
     def _plan(self, i: int, seq: list[int]) -> SteerPlan:
         """Shot ``i``'s steering, in sequence positions (0..len(seq)-1)."""
@@ -450,7 +525,6 @@ class Studio:
                 steer.keyframes.append((self._image_of(k.file, "keyframe"), pos[k.frame]))
         if e.reference is not None:
             steer.references.append(self._image_of(e.reference, "reference"))
-        key = min((k.frame for k in e.keyframes if k.frame is not None), default=self._key(e))
         for f, spots in self.shots[i].spots.items():
             if f in pos and spots:
                 points = [HintPoint(p.x, p.y, colour_ab(p.color, "hint"), p.radius)
@@ -458,23 +532,24 @@ class Studio:
                 steer.hints.append(Hints(path=Path(f"hints_f{f:06d}.json"), frame=pos[f],
                                          points=points))
         for hp in e.hints:
-            hint = load_hints(hp, (self.upright[1], self.upright[0]))
-            frame = hint.frame if hint.frame is not None else key
-            if frame in pos:
-                hint.frame = pos[frame]
-                steer.hints.append(hint)
+            hint = self._hint_file(hp, e)
+            if hint.frame in pos:
+                steer.hints.append(replace(hint, frame=pos[hint.frame]))
         return SteerPlan(shots=[steer])
 
     def preview(self, i: int) -> np.ndarray:
         """The steered keyframe of shot ``i`` (what the page shows after each edit)."""
         with self.lock:
             key = self._key(self.shot(i).entry)
-        return self.image(i, key, "steered")
+        return self.image(i, key, "steered")[1]
 
     # ------------------------------------------------------------------ edits
     def _touch(self, *shots: ShotState) -> None:
+        """Mark an edit: each touched shot gets a new version, unique across shots (the page's
+        picture URLs and the run cache are keyed by it)."""
         for st in shots:
-            st.version += 1
+            self._edits += 1
+            st.version = self._edits
         self.dirty = True
 
     def set_hints(self, i: int, frame: int, points: list[dict[str, object]]) -> None:
@@ -534,24 +609,23 @@ class Studio:
             st = self.shot(i)
             key = self._key(st.entry)
         folder = self.folder / REFERENCE_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"shot{i + 1:03d}_{digest}{ext}"
+        path = folder / f"upload_{digest}{ext}"
         if not path.exists():
-            tmp = path.with_name("." + path.name + ".part")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            _write_atomic(path, data)
         image = load_steer_image(path, what="upload")
         self._images[path] = image
         as_key = self._is_frame(image, key)
         with self.lock:
             e = st.entry
+            if i >= len(self.shots) or self.shots[i] is not st or not e.first <= key <= e.last:
+                raise Conflict("the shots changed while the picture was uploading; drop it on "
+                               f"the shot again (it is kept as {path})")
             if as_key:
-                name = f"shot{i + 1:03d}_f{key:06d}_painted{ext}"
-                painted = self.folder / name
+                painted = self.folder / f"keyframe_f{key:06d}_{digest}{ext}"
                 if not painted.exists():
-                    path.replace(painted)
-                    self._images[painted] = self._images.pop(path)
-                    path = painted
+                    _write_atomic(painted, data)
+                self._images[painted] = image
+                path = painted
                 e.keyframes = [k for k in e.keyframes if k.frame != key]
                 e.keyframes.append(KeyframeEntry(path, key))
             else:
@@ -586,9 +660,11 @@ class Studio:
             st.entry.keyframes = []
             self._touch(st)
 
-    def edit_cut(self, op: str, i: int, frame: int | None = None) -> None:
+    def edit_cut(self, op: str, i: int, frame: int | None = None) -> list[str]:
         """Move the cut after shot ``i`` to ``frame``, merge shot ``i`` with the next, or split
-        shot ``i`` so a new shot starts at ``frame``. Steering follows the frames it is on."""
+        shot ``i`` so a new shot starts at ``frame``. Steering follows the frames it is on;
+        returns notes on what a merge could not keep."""
+        notes: list[str] = []
         with self.lock:
             st = self.shot(i)
             e = st.entry
@@ -596,6 +672,13 @@ class Studio:
                 if i + 1 >= len(self.shots):
                     raise InputError(f"shot {i} is the last: nothing to merge it with")
                 nxt = self.shots.pop(i + 1)
+                ne = nxt.entry
+                if e.reference and ne.reference and ne.reference != e.reference:
+                    notes.append(f"shot {i + 2}'s reference {ne.reference.name} was dropped "
+                                 f"(shot {i + 1} keeps {e.reference.name})")
+                if ne.saturation != e.saturation:
+                    notes.append(f"shot {i + 2}'s saturation {ne.saturation:g} was dropped "
+                                 f"(shot {i + 1} keeps {e.saturation:g})")
                 e.last = nxt.entry.last
                 e.keyframes += nxt.entry.keyframes
                 e.hints += nxt.entry.hints
@@ -632,25 +715,37 @@ class Studio:
                     ce.keyframe = (ce.first + ce.last) // 2
                     ce.grey = ce.auto = ""
             self._renumber()
-            self._touch(*changed)
             check_shots(self._manifest())
+        return notes
 
     def _share(self, a: ShotState, b: ShotState) -> None:
-        """Hand keyframes and hints between two neighbouring shots by the frames they are on."""
+        """Hand keyframes and hints between two neighbouring shots by the frames they are on;
+        a hint file that names no frame stays with the shot it was listed under."""
         keys = a.entry.keyframes + b.entry.keyframes
         spots = {**a.spots, **b.spots}
-        files = a.entry.hints + b.entry.hints
+        files = [(h, self._file_frame(h), st) for st in (a, b) for h in st.entry.hints]
         for st in (a, b):
             e = st.entry
             e.keyframes = [k for k in keys if k.frame is not None and e.first <= k.frame <= e.last]
             st.spots = {f: p for f, p in spots.items() if e.first <= f <= e.last}
-        a.entry.hints, b.entry.hints = files, []  # frameless hint files stay with the first
+            e.hints = [h for h, f, owner in files
+                       if (e.first <= f <= e.last if f is not None else owner is st)]
+
+    def _file_frame(self, path: Path) -> int | None:
+        """The frame a hint file names (in its JSON or its name), None if none."""
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        got = self._hint_files.get(path)
+        if got is None or got[0] != stamp:
+            got = (stamp, load_hints(path, (self.upright[1], self.upright[0])))
+            self._hint_files[path] = got
+        return got[1].frame
 
     def _renumber(self) -> None:
-        """Shots are numbered by position: caches keyed by shot number are dropped."""
-        self._runs.clear()
-        for st in self.shots:
-            st.version += 1
+        """Shots are numbered by position: every shot gets a new version after a cut edit."""
+        self._touch(*self.shots)
 
     # ------------------------------------------------------------------ saving
     def _manifest(self) -> Manifest:
@@ -664,68 +759,84 @@ class Studio:
 
     def save(self, *, force: bool = False) -> dict[str, object]:
         """Write the manifest, hint files and new keyframe PNGs as ``vidcolor shots`` does,
-        each atomically. A manifest changed on disk since it was read is not overwritten
-        unless ``force`` (then the disk's version is kept as ``shots.toml.bak``)."""
-        with self.lock:
+        each atomically; one save at a time. A manifest or hint file changed on disk since the
+        studio read or wrote it is not replaced unless ``force`` (then the disk's version is
+        kept beside it as ``.bak``)."""
+        with self._saving:
             path = self.folder / MANIFEST_NAME
-            on_disk = _sha(path)
-            if on_disk != self._disk_sha:
-                if not force:
+            with self.lock:
+                self._check_manifest_on_disk(force)
+                try:
+                    old = read_manifest(self.folder)
+                except VidcolorError:
+                    old = None
+                files = KeyframeFiles(self.folder, old)
+                todo = [(n, st, self._key(st.entry)) for n, st in enumerate(self.shots, 1)
+                        if not self._has_pngs(st.entry)]
+            made = []
+            for n, st, key in todo:  # keyframe PNGs, outside the lock: the model runs
+                grey = grey_rgb(_upright(self._units([key])[key], self.info))
+                with self.compute:
+                    auto = colorize_rgb_array(self.auto, grey,
+                                              saturation=self.settings.saturation)
+                names = {}
+                for kind, rgb in (("grey", grey), ("auto", auto)):
+                    names[kind] = frame_name(n, key, self.frames.times[key], kind)
+                    files.write(names[kind], rgb)
+                made.append((st, key, names))
+            with self.lock:  # the state as it is now, edits made meanwhile included
+                self._check_manifest_on_disk(force)
+                hints = {self.folder / f"hints_f{f:06d}.json": {
+                    "frame": f, "points": [p.to_json() for p in spots]}
+                    for st in self.shots for f, spots in st.spots.items() if spots}
+                changed = [hp for hp in hints if hp.exists() and _sha(hp) != self._hint_sha.get(
+                    hp.name, files.index.get(hp.name))]
+                if changed and not force:
                     raise Conflict(
-                        f"{path} was changed outside the studio since it was read (an editor, "
-                        "the CLI or another studio); save anyway to replace it (the other "
-                        "version is kept as shots.toml.bak)"
+                        f"{changed[0]} exists and was not written by the studio (or was changed "
+                        "since); save anyway to replace it (it is kept as .bak), or rename it"
                     )
-                if on_disk is not None:
-                    backup = path.with_name(MANIFEST_NAME + ".bak")
-                    backup.write_bytes(path.read_bytes())
-                    log.warning("%s changed on disk; replaced it, kept it as %s", path, backup)
-            try:
-                old = read_manifest(self.folder)
-            except VidcolorError:
-                old = None
-            files = KeyframeFiles(self.folder, old)
-            hints = {self.folder / f"hints_f{f:06d}.json": {
-                "frame": f, "points": [p.to_json() for p in spots]}
-                for st in self.shots for f, spots in st.spots.items() if spots}
-            for hp in hints:
-                known = self._hint_sha.get(hp.name, files.index.get(hp.name))
-                if hp.exists() and _sha(hp) != known and not force:
-                    raise Conflict(
-                        f"{hp} exists and was not written by the studio (or was changed since); "
-                        "save anyway to replace it, or rename it first"
-                    )
-            for hp, data in hints.items():
-                atomic_write_text(hp, json.dumps(data, indent=1))
-                self._hint_sha[hp.name] = files.index[hp.name] = _sha(hp)
-            todo = [(n, st) for n, st in enumerate(self.shots, 1)
-                    if not st.entry.grey or not st.entry.auto
-                    or f"_f{self._key(st.entry):06d}_" not in st.entry.grey]
-        for n, st in todo:  # keyframe PNGs, outside the lock: the model runs
-            e = st.entry
-            key = self._key(e)
-            e.keyframe = key
-            grey = grey_rgb(_upright(self._units([key])[key], self.info))
-            with self.compute:
-                auto = colorize_rgb_array(self.auto, grey, saturation=self.settings.saturation)
-            for kind, rgb in (("grey", grey), ("auto", auto)):
-                name = frame_name(n, key, self.frames.times[key], kind)
-                files.write(name, rgb)
-                setattr(e, kind, name)
-        with self.lock:
-            files.save_index()
-            m = self._manifest()
-            check_shots(m)
-            write_manifest(m)
-            self._disk_sha = _sha(path)
-            self.dirty = False
+                for hp in changed:
+                    _write_atomic(hp.with_name(hp.name + ".bak"), hp.read_bytes())
+                    log.warning("%s changed on disk; replaced it, kept it as %s.bak", hp, hp.name)
+                if path.exists() and _sha(path) != self._disk_sha:
+                    _write_atomic(path.with_name(MANIFEST_NAME + ".bak"), path.read_bytes())
+                    log.warning("%s changed on disk; replaced it, kept it as %s.bak", path,
+                                MANIFEST_NAME)
+                for st, key, names in made:
+                    if any(st is s for s in self.shots) and self._key(st.entry) == key:
+                        st.entry.keyframe = key
+                        st.entry.grey, st.entry.auto = names["grey"], names["auto"]
+                for hp, data in hints.items():
+                    atomic_write_text(hp, json.dumps(data, indent=1))
+                    self._hint_sha[hp.name] = files.index[hp.name] = _sha(hp)
+                files.save_index()
+                m = self._manifest()
+                check_shots(m)
+                write_manifest(m)
+                self._disk_sha = _sha(path)
+                # an edit made during the save is in the manifest; only a keyframe moved
+                # meanwhile still lacks its PNGs (written by the next save)
+                self.dirty = not all(self._has_pngs(st.entry) for st in self.shots)
         log.info("saved %s (%d shots)", path, len(m.shots))
         return {"manifest": str(path), "shots": len(m.shots), "kept": [p.name for p in files.kept]}
+
+    def _has_pngs(self, e: ShotEntry) -> bool:
+        return bool(e.grey and e.auto and f"_f{self._key(e):06d}_" in e.grey)
+
+    def _check_manifest_on_disk(self, force: bool) -> None:
+        path = self.folder / MANIFEST_NAME
+        if _sha(path) != self._disk_sha and not force:
+            raise Conflict(
+                f"{path} was changed outside the studio since it was read (an editor, the CLI "
+                "or another studio); save anyway to replace it (the other version is kept as "
+                "shots.toml.bak)"
+            )
 
     # ------------------------------------------------------------------ rendering
     def start_render(self, *, overwrite: bool = False) -> None:
         """Save, then colour the whole film with the real pipeline in a background thread."""
-        with self.lock:
+        with self._render_lock:  # not the edit lock: the page stays usable while it saves
             if self._render_thread is not None and self._render_thread.is_alive():
                 raise Conflict("a render is already running; wait for it or cancel it")
             check_output_path(self.output, inputs=[self.film], overwrite=overwrite)
@@ -751,9 +862,13 @@ class Studio:
                            cancel=self._cancel)
             status.state = "measuring"
             status.total = status.frames
-            self._after_render(status)
-            status.state = "done"
             status.message = f"{self.output}: {status.frames} frames"
+            try:
+                self._after_render(status)
+            except Exception as exc:  # the film is written; only its figures are missing
+                log.exception("contact sheet or flicker of %s failed", self.output)
+                status.message += f" (no contact sheet or flicker plot: {exc})"
+            status.state = "done"
             log.info("render finished: %s", status.message)
         except VidcolorError as exc:
             cancelled = self._cancel.is_set()

@@ -3,7 +3,10 @@
 
 const TOKEN = window.VIDCOLOR_TOKEN;
 const $ = (id) => document.getElementById(id);
-const state = { film: null, shot: 0, pos: -1, kind: "steered", strip: "auto", polling: null };
+const state = {
+  film: null, shot: 0, frame: null, kind: "steered", strip: "auto", polling: null,
+  failures: 0, shown: 0, hintQueue: Promise.resolve(),
+};
 
 function url(path, params = {}) {
   const q = new URLSearchParams({ ...params, token: TOKEN });
@@ -23,6 +26,7 @@ async function api(path, { method = "GET", json, body, type } = {}) {
   if (!r.ok) {
     const err = new Error(data.error || `${r.status} ${r.statusText}`);
     err.status = r.status;
+    err.kind = data.kind;
     throw err;
   }
   return data;
@@ -41,7 +45,7 @@ function fmtTime(s) {
 }
 
 const shot = () => state.film.shots[state.shot];
-const frame = () => shot().scrub[state.pos];
+const frame = () => state.frame;
 
 async function load() {
   state.film = await api("/api/film");
@@ -87,11 +91,11 @@ function selectShot(i, { keepPos = false } = {}) {
   document.querySelectorAll(".shot").forEach((c) =>
     c.classList.toggle("selected", Number(c.dataset.index) === i));
   const s = shot();
-  if (!keepPos || changed || state.pos < 0 || state.pos >= s.scrub.length) {
-    state.pos = Math.max(0, s.scrub.indexOf(s.keyframe));
-  }
-  $("scrub").max = s.scrub.length - 1;
-  $("scrub").value = state.pos;
+  const f = state.frame;
+  if (!keepPos || changed || f === null || f < s.first || f > s.last) state.frame = s.keyframe;
+  $("scrub").min = s.first;
+  $("scrub").max = s.last;
+  $("scrub").value = state.frame;
   $("shot-title").textContent = `Shot ${i + 1}`;
   $("shot-facts").textContent =
     `frames ${s.first}–${s.last}, ${fmtTime(s.start)}–${fmtTime(s.end)}, keyframe ${s.keyframe}`;
@@ -118,23 +122,40 @@ function hintsHere() {
   return (shot().hints[String(frame())] || []).slice();
 }
 
-function showFrame() {
+async function showFrame() {
   const s = shot();
   const f = frame();
+  const kind = state.kind;
+  const mine = ++state.shown;
   $("frame-label").textContent = `${f}${f === s.keyframe ? " (keyframe)" : ""}`;
+  drawSpots();
   const img = $("big");
   const t0 = performance.now();
   $("busy").hidden = false;
-  img.onload = () => {
-    $("busy").hidden = true;
+  try {
+    const r = await fetch(url(`/api/shot/${state.shot}/frame/${f}`, { kind, v: s.version }),
+      { headers: { "X-Vidcolor-Token": TOKEN } });
+    if (!r.ok) throw new Error((await r.json()).error || `${r.status}`);
+    const blob = await r.blob();
+    if (mine !== state.shown) return;  // a newer picture was asked for meanwhile
+    const shown = Number(r.headers.get("X-Frame"));
+    await new Promise((done, fail) => {
+      img.onload = done;
+      img.onerror = () => fail(new Error(`frame ${f} is not a picture`));
+      const old = img.src;
+      img.src = URL.createObjectURL(blob);
+      if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+    });
     img.dataset.version = String(s.version);
-    img.dataset.kind = state.kind;
+    img.dataset.kind = kind;
     const ms = performance.now() - t0;
-    $("latency").textContent = `${state.kind} frame ${f}: ${(ms / 1000).toFixed(2)} s`;
-  };
-  img.onerror = () => { $("busy").hidden = true; say(`could not show frame ${f}`, true); };
-  img.src = url(`/api/shot/${state.shot}/frame/${f}`, { kind: state.kind, v: s.version });
-  drawSpots();
+    const near = shown !== f ? ` (nearest propagated frame ${shown})` : "";
+    $("latency").textContent = `${kind} frame ${f}${near}: ${(ms / 1000).toFixed(2)} s`;
+  } catch (e) {
+    say(`frame ${f}: ${e.message}`, true);
+  } finally {
+    if (mine === state.shown) $("busy").hidden = true;
+  }
 }
 
 function drawSpots() {
@@ -162,14 +183,19 @@ function drawSpots() {
   });
 }
 
-async function sendHints(points) {
+function sendHints(points) {
+  // the list changes here at once (quick clicks build on each other); requests go in order
   const i = state.shot;
   const f = frame();
-  const r = await api(`/api/shot/${i}/hints`, { method: "POST", json: { frame: f, points } });
   const s = state.film.shots[i];
   s.hints[String(f)] = points;
-  s.version = r.version;
-  edited();
+  drawSpots();
+  state.hintQueue = state.hintQueue.then(async () => {
+    const r = await api(`/api/shot/${i}/hints`, { method: "POST", json: { frame: f, points } });
+    s.version = r.version;
+    if (state.shot === i) edited();
+  }).catch((e) => say(e.message, true));
+  return state.hintQueue;
 }
 
 function edited() {
@@ -226,7 +252,13 @@ document.querySelectorAll("input[name=kind]").forEach((r) =>
   r.addEventListener("change", () => { state.kind = r.value; showFrame(); }));
 document.querySelectorAll("input[name=strip-kind]").forEach((r) =>
   r.addEventListener("change", () => { state.strip = r.value; drawStrip(); }));
-$("scrub").addEventListener("input", () => { state.pos = Number($("scrub").value); showFrame(); });
+let scrubTimer = null;
+$("scrub").addEventListener("input", () => {
+  state.frame = Number($("scrub").value);
+  $("frame-label").textContent = String(state.frame);
+  clearTimeout(scrubTimer);
+  scrubTimer = setTimeout(showFrame, 120);  // while dragging, ask only for where it stops
+});
 
 $("saturation").addEventListener("change", () => guard((async () => {
   const value = Number($("saturation").value);
@@ -241,7 +273,7 @@ async function reloadAfter(promise, text) {
   const r = await guard(promise);
   if (r === undefined) return;
   if (text) say(text);
-  state.film.dirty = true;
+  for (const note of r.notes || []) say(note, true);
   await load();
 }
 
@@ -259,8 +291,7 @@ $("merge").addEventListener("click", () =>
 $("start-here").addEventListener("click", () => {
   if (state.shot === 0) { say("the first shot starts at frame 0", true); return; }
   const f = frame();
-  state.shot -= 1;
-  cut("move", state.shot, f, `the cut now falls at frame ${f}`).then(() => selectShot(state.shot + 1));
+  cut("move", state.shot - 1, f, `the cut now falls at frame ${f}`);  // this shot keeps its index
 });
 $("end-here").addEventListener("click", () =>
   cut("move", state.shot, frame() + 1, `the cut now falls at frame ${frame() + 1}`));
@@ -310,7 +341,9 @@ async function save(force = false) {
     $("dirty").hidden = true;
     return true;
   } catch (e) {
-    if (e.status === 409 && !force && confirm(`${e.message}\n\nSave anyway?`)) return save(true);
+    if (e.kind === "Conflict" && !force && confirm(`${e.message}\n\nSave anyway?`)) {
+      return save(true);
+    }
     say(e.message, true);
     return false;
   }
@@ -324,7 +357,7 @@ async function render(overwrite = false) {
     say(`render started: ${r.output}`);
     showRender(r);
   } catch (e) {
-    if (e.status === 409 && !overwrite && e.message.includes("exists") &&
+    if (e.kind === "OutputError" && !overwrite &&
         confirm(`${e.message}\n\nReplace it?`)) return render(true);
     say(e.message, true);
   }
@@ -349,9 +382,18 @@ function showRender(r) {
   }
   $("render-state").textContent = text;
   if (running && !state.polling) {
+    state.failures = 0;
     state.polling = setInterval(async () => {
-      const s = await guard(api("/api/render"));
-      if (s) showRender(s);
+      try {
+        showRender(await api("/api/render"));
+        state.failures = 0;
+      } catch (e) {
+        if (++state.failures === 5) {  // the studio stopped?
+          clearInterval(state.polling);
+          state.polling = null;
+          say(`lost the studio: ${e.message}`, true);
+        }
+      }
     }, 500);
   }
   if (!running && state.polling) {
@@ -387,7 +429,11 @@ function drawFlicker() {
   const s = shot();
   const vals = data.values.slice(s.first, s.last + 1);
   const finite = vals.filter((v) => v != null);
-  const top = Math.max(1e-6, ...data.values.filter((v) => v != null)) * 1.1;
+  let top = 1e-6;
+  let peak = 0;
+  for (const v of data.values) if (v != null && v > top) top = v;
+  for (const v of finite) if (v > peak) peak = v;
+  top *= 1.1;
   const W = 400, H = 120, n = Math.max(1, vals.length - 1);
   const ns = "http://www.w3.org/2000/svg";
   const pts = vals.map((v, k) => v == null ? null :
@@ -406,7 +452,7 @@ function drawFlicker() {
   label.setAttribute("fill", "#bbb");
   label.setAttribute("font-size", "10");
   label.textContent = `shot ${state.shot + 1}, frames ${s.first}–${s.last}: mean ` +
-    `${mean.toExponential(2)}, max ${Math.max(0, ...finite).toExponential(2)}`;
+    `${mean.toExponential(2)}, max ${peak.toExponential(2)}`;
   svg.append(label);
 }
 
