@@ -28,7 +28,7 @@ from vidcolor import lab
 from vidcolor.colorize import Colorizer, colorize_rgb_array, resize, rotate
 from vidcolor.errors import InputError, OutputError, UsageError, VidcolorError
 from vidcolor.media.atomic import check_output_path
-from vidcolor.media.decode import iter_frames, probe_video, seek_frames
+from vidcolor.media.decode import frame_to_rgb, iter_frames, probe_video, seek_frames
 from vidcolor.pipeline import ColorizeOptions, colorize_video
 from vidcolor.preview import _upright, render_rows
 from vidcolor.steer import make_steer_stage
@@ -86,10 +86,36 @@ SCRUB_FRAMES = 7
 FLICKER_SHORT_SIDE = 112
 SHEET_FRAMES = 8
 RENDER_CACHE = 32
+THUMB_CACHE = 600
+"""Strip thumbnails kept per kind (about 100 KB each)."""
 RUN_CACHE = 6
 """Runs kept (working-size fp16 ab, about 22 MB each for 64 frames at 854x480)."""
 RunKey = tuple[int, int, tuple[int, ...]]
 """(shot index, shot version, film frames propagated through)."""
+
+
+class Lru:
+    """A bounded cache (least recently used goes first): memory must not grow with the film."""
+
+    def __init__(self, size: int, items: dict | None = None) -> None:
+        self.size = size
+        self._d: OrderedDict = OrderedDict(items or {})
+
+    def get(self, key):
+        value = self._d.get(key)
+        if value is not None:
+            self._d.move_to_end(key)
+        return value
+
+    def put(self, key, value):
+        self._d[key] = value
+        self._d.move_to_end(key)
+        while len(self._d) > self.size:
+            self._d.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._d.clear()
 
 
 class Conflict(VidcolorError):
@@ -262,7 +288,7 @@ class Studio:
                 f"re-make it with `vidcolor shots {self.film.name} -o {self.folder}`"
             )
         self.frames = FilmFrames(self.info, index.times)
-        self._thumb_grey: dict[int, np.ndarray] = dict(index.thumbs)
+        self._thumb_grey = Lru(THUMB_CACHE, index.thumbs)
         self.meta = m
         self.upright = upright_size(self.info)
         self._place_unnumbered(m)
@@ -278,12 +304,12 @@ class Studio:
         self._render_lock = threading.Lock()
         self._disk_sha = _sha(m.path)
         self._images: dict[Path, SteerImage] = {}
-        self._auto_full: OrderedDict[int, np.ndarray] = OrderedDict()
-        self._auto_thumb: dict[int, np.ndarray] = {}
+        self._auto_full = Lru(RENDER_CACHE)
+        self._auto_thumb = Lru(THUMB_CACHE)
         self._runs: OrderedDict[RunKey, dict[int, torch.Tensor]] = OrderedDict()
         self._run_locks: dict[RunKey, threading.Lock] = {}
         self._locks_lock = threading.Lock()
-        self._rgb: OrderedDict[tuple[RunKey, int], np.ndarray] = OrderedDict()
+        self._rgb = Lru(RENDER_CACHE)
         self._hint_files: dict[Path, tuple[int, Hints]] = {}
         self.render = RenderStatus(output=str(self.output))
         self._render_thread: threading.Thread | None = None
@@ -394,26 +420,18 @@ class Studio:
         if thumb:
             grey = self._thumb_grey.get(frame)
             if grey is None:
-                grey = thumb_grey(self._units([frame])[frame], self.info)
-                self._thumb_grey[frame] = grey
-            if kind == "grey":
-                return frame, grey
-            auto = self._auto_thumb.get(frame)
-            if auto is None:
-                with self.compute:
-                    auto = colorize_rgb_array(self.auto, grey, saturation=self.settings.saturation)
-                self._auto_thumb[frame] = auto
-            return frame, auto
-        grey = grey_rgb(_upright(self._units([frame])[frame], self.info))
+                grey = self._thumb_grey.put(frame, thumb_grey(self._units([frame])[frame],
+                                                              self.info))
+        else:
+            grey = grey_rgb(_upright(self._units([frame])[frame], self.info))
         if kind == "grey":
             return frame, grey
-        auto = self._auto_full.get(frame)
+        cache = self._auto_thumb if thumb else self._auto_full
+        auto = cache.get(frame)
         if auto is None:
             with self.compute:
                 auto = colorize_rgb_array(self.auto, grey, saturation=self.settings.saturation)
-            self._auto_full[frame] = auto
-            while len(self._auto_full) > RENDER_CACHE:
-                self._auto_full.popitem(last=False)
+            cache.put(frame, auto)
         return frame, auto
 
     # ------------------------------------------------------------------ steering previews
@@ -438,10 +456,7 @@ class Studio:
             rgb = render_steered(_upright(unit, self.info),
                                  rotate(ab[None], self.info.rotation)[0],
                                  rotate(L_work, self.info.rotation)[0])
-        self._rgb[(k, shown)] = rgb
-        while len(self._rgb) > RENDER_CACHE:
-            self._rgb.popitem(last=False)
-        return shown, rgb
+        return shown, self._rgb.put((k, shown), rgb)
 
     def _run(self, i: int, k: RunKey) -> dict[int, torch.Tensor]:
         """The run ``k`` (computed once even when several requests want it at the same time)."""
@@ -904,8 +919,6 @@ class Studio:
         shots = [(st.entry.first, st.entry.last) for st in self.shots]
         starts = {a for a, _ in shots}
         frames = seek_frames(info, [self.frames.times[p] for p in picks if p < len(self.frames)])
-        from vidcolor.media.decode import frame_to_rgb
-
         pics = [_upright((frame_to_rgb(f, info=info) * 255.0 + 0.5).astype(np.uint8), info)
                 for f in frames]
         rows = [(pics[k : k + 4], ", ".join(f"frame {p}" for p in picks[k : k + 4]))
