@@ -603,3 +603,28 @@ def test_join_failure_falls_back_to_whole_run(tmp_path: Path, tiny_model: Path,
     assert item["status"] == "ok" and item["segments"] is None and item["frames"] == 50
     assert frame_count(out / "shots.mp4") == 50
     assert leftovers(out) == []
+
+
+def test_frames_counted_live_and_no_lock_left(tmp_path: Path, tiny_model: Path) -> None:
+    """The bar's frame count moves while a film runs (not only when it is done), and a
+    finished batch leaves no lock file naming a dead process."""
+    from vidcolor.batch.local import LocalEngine
+    from vidcolor.batch.state import LOCK_NAME
+    from vidcolor.batch.tasks import ITEM, Task, _live_progress
+
+    engine = LocalEngine(colorize_opts(tiny_model), 1)
+    seen: list[int] = []
+    cb = _live_progress()
+    for n in (1, 2, 5):
+        cb(n, 5)
+        seen.append(engine.live_frames)
+    assert seen == [1, 2, 5]
+    src = make_clip(tmp_path / "clip.mp4", n=7, audio=False)
+    engine.submit(Task(kind=ITEM, key="k", src=src, dest=tmp_path / "o" / "c.mp4"))
+    [res] = engine.wait()
+    assert res.ok and engine.live_frames == 5 + 7
+    engine.close()
+    src_dir = make_tree(tmp_path / "tree", broken=False)
+    out = tmp_path / "out"
+    assert run_batch(src_dir, out, batch_opts(tiny_model)) == 0
+    assert not (out / LOCK_NAME).exists()

@@ -87,7 +87,7 @@ def test_round_trip(clip_with_audio: Path, tmp_path: Path, cli) -> None:
     assert all(np.array_equal(a.y, b.y) for a, b in zip(src, out, strict=True))
     assert colourfulness(dest) > 2.0
     assert "already in colour" in err
-    assert "25/25" in err  # the progress bar ends at the frames written
+    assert "25/25 frames" in err  # progress ends at the frames written
     assert leftovers(tmp_path) == []
 
 

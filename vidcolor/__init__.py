@@ -15,13 +15,17 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-from vidcolor.pipeline import (
-    ColorizeOptions,
-    VideoResult,
-    colorize_image,
-    colorize_paths,
-    colorize_video,
-)
+_PIPELINE = ("ColorizeOptions", "VideoResult", "colorize_image", "colorize_paths",
+             "colorize_video")
+
+
+def __getattr__(name: str):  # torch loads with the pipeline, not with `vidcolor --help`
+    if name in _PIPELINE:
+        from vidcolor import pipeline
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module 'vidcolor' has no attribute {name!r}")
+
 
 __all__ = [
     "ColorizeOptions",

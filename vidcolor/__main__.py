@@ -50,7 +50,7 @@ def _run(argv: list[str], debug: bool) -> int:
                 return code or 0
             print(f"vidcolor: error: {code}", file=sys.stderr)
             return UsageError.exit_code
-        cli.setup_logging(getattr(args, "quiet", False), debug)
+        cli.setup_logging(getattr(args, "quiet", False), debug, getattr(args, "log_file", None))
         return cli.run(args)
     except VidcolorError as exc:
         if debug:

@@ -10,15 +10,18 @@ from fractions import Fraction
 from pathlib import Path
 
 from vidcolor import __version__
-from vidcolor.batch import BatchOptions
-from vidcolor.colorize import DEVICES
 from vidcolor.errors import UsageError
-from vidcolor.models import ARCHITECTURES, DEFAULT_MODEL, STEER_MODEL, available_models
-from vidcolor.pipeline import ColorizeOptions
+from vidcolor.names import (
+    ARCHITECTURE_NAMES,
+    DEFAULT_MODEL,
+    DEVICES,
+    PREVIEW_COUNT,
+    STEER_MODEL,
+    available_models,
+)
+from vidcolor.options import BatchOptions, ColorizeOptions, TrainOptions
 from vidcolor.presets import DEFAULT_PIPELINE, PipelineSettings, available_pipelines
-from vidcolor.preview import DEFAULT_COUNT as PREVIEW_COUNT
-from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES
-from vidcolor.train.trainer import TrainOptions
+from vidcolor.temporal.api import FLOW_CHOICES, MODE_CHOICES
 
 COMMANDS = ("shots", "studio", "preview", "bench", "train", "eval-images", "eval-video", "batch")
 _PRESET = {f.name: f for f in fields(PipelineSettings)}
@@ -71,10 +74,10 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--flow", choices=FLOW_CHOICES, help=_preset_help("flow"))
     p.add_argument("--temporal-mode", choices=MODE_CHOICES, help=_preset_help("temporal_mode"))
     p.add_argument("--flow-weights", type=Path, help="RAFT weights file, if not in torch's cache")
-    p.add_argument("--batch-size", type=int, help=_preset_help("batch_size"))
-    p.add_argument("--working-size", type=int, dest="working_short_side",
+    p.add_argument("--batch-size", type=int, metavar="N", help=_preset_help("batch_size"))
+    p.add_argument("--working-size", type=int, dest="working_short_side", metavar="PX",
                    help=_preset_help("working_short_side"))
-    p.add_argument("--saturation", type=float, help=_preset_help("saturation"))
+    p.add_argument("--saturation", type=float, metavar="X", help=_preset_help("saturation"))
 
 
 def add_steer_args(p: argparse.ArgumentParser) -> None:
@@ -122,6 +125,8 @@ def colorize_options(a: argparse.Namespace) -> ColorizeOptions:
 def common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or info logs")
     p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    p.add_argument("--log-file", type=Path, metavar="FILE",
+                   help="also append the log (info and up, debug with --debug) to FILE")
 
 
 def colorize_parser() -> argparse.ArgumentParser:
@@ -140,7 +145,8 @@ def colorize_parser() -> argparse.ArgumentParser:
     p.add_argument("--crf", type=int, help=_preset_help("crf"))
     p.add_argument("--start", type=parse_time, help="start time (seconds or [H:]MM:SS)")
     p.add_argument("--duration", type=parse_time, help="length to colour (seconds or [H:]MM:SS)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("-y", "--overwrite", action="store_true",
+                   help="replace an existing output (never the input)")
     p.add_argument("--version", action="version", version=f"vidcolor {__version__}")
     common(p)
     return p
@@ -150,18 +156,18 @@ def command_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vidcolor")
     sub = p.add_subparsers(dest="command", required=True)
 
-    sh = sub.add_parser(
+    sh = _command(sub,
         "shots", help="find the shots; write keyframe PNGs and an editable manifest"
     )
-    sh.add_argument("input", type=Path)
+    sh.add_argument("input", type=Path, help="the film")
     sh.add_argument("-o", "--output", type=Path, required=True, help="shot folder")
-    sh.add_argument("--overwrite", action="store_true",
+    sh.add_argument("-y", "--overwrite", action="store_true",
                     help="find the shots again in an existing folder (your files are kept)")
     add_model_args(sh)
     add_pipeline_args(sh)
     common(sh)
 
-    st = sub.add_parser("studio", help="local web page: review the shots, steer, render "
+    st = _command(sub, "studio", help="local web page: review the shots, steer, render "
                         "(needs pip install 'vidcolor[studio]')")
     st.add_argument("input", type=Path, help="the film")
     st.add_argument("--shots", type=Path, metavar="DIR",
@@ -178,22 +184,23 @@ def command_parser() -> argparse.ArgumentParser:
     add_pipeline_args(st)
     common(st)
 
-    pv = sub.add_parser("preview", help="contact sheet of a few coloured frames")
-    pv.add_argument("input", type=Path)
+    pv = _command(sub, "preview", help="contact sheet of a few coloured frames")
+    pv.add_argument("input", type=Path, help="a film or an image")
     pv.add_argument("-o", "--output", type=Path, required=True, help="PNG contact sheet")
     g = pv.add_mutually_exclusive_group()
     g.add_argument("--at", help="comma-separated times (seconds or [H:]MM:SS)")
     g.add_argument(
         "--count", type=int, help=f"number of evenly spaced frames (default: {PREVIEW_COUNT})"
     )
-    pv.add_argument("--overwrite", action="store_true")
+    pv.add_argument("-y", "--overwrite", action="store_true",
+                    help="replace an existing sheet")
     add_model_args(pv)
     add_pipeline_args(pv)
     add_steer_args(pv)
     common(pv)
 
-    bn = sub.add_parser("bench", help="time each stage of the pipeline on a film")
-    bn.add_argument("input", type=Path)
+    bn = _command(sub, "bench", help="time each stage of the pipeline on a film")
+    bn.add_argument("input", type=Path, help="the film")
     bn.add_argument("--json", type=Path, help="also write the figures as JSON")
     bn.add_argument("--duration", type=parse_time, help="bench only this much of the film")
     add_model_args(bn)
@@ -201,10 +208,10 @@ def command_parser() -> argparse.ArgumentParser:
     add_steer_args(bn)
     common(bn)
 
-    tr = sub.add_parser("train", help="train an image colorization model")
+    tr = _command(sub, "train", help="train an image colorization model")
     tr.add_argument("--data", type=Path, required=True, help="folder of colour images (recursive)")
     tr.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, metrics)")
-    tr.add_argument("--model", default=_TRAIN["model"], choices=list(ARCHITECTURES),
+    tr.add_argument("--model", default=_TRAIN["model"], choices=list(ARCHITECTURE_NAMES),
                     help=f"architecture (default: {_TRAIN['model']})")
     for name, typ in (("steps", int), ("batch_size", int), ("image_size", int), ("lr", float),
                       ("val_every", int), ("ckpt_every", int), ("val_max", int), ("workers", int),
@@ -223,10 +230,10 @@ def command_parser() -> argparse.ArgumentParser:
     tr.add_argument("--tiny", action="store_true", help="tiny network (for smoke tests)")
     common(tr)
 
-    ei = sub.add_parser(
+    ei = _command(sub,
         "eval-images", help="colour grey versions of colour photos and score them"
     )
-    ei.add_argument("data", type=Path)
+    ei.add_argument("data", type=Path, help="folder of colour photos (recursive)")
     ei.add_argument(
         "--size", type=int, default=256, help="short side for evaluation (default: 256)"
     )
@@ -241,7 +248,7 @@ def command_parser() -> argparse.ArgumentParser:
     add_model_args(ei)
     common(ei)
 
-    ev = sub.add_parser("eval-video", help="score flicker and accuracy on a colour clip")
+    ev = _command(sub, "eval-video", help="score flicker and accuracy on a colour clip")
     ev.add_argument("clip", type=Path, help="colour video, or a folder of numbered frames")
     ev.add_argument("--modes", default="forward",
                     help="comma-separated temporal modes to compare (default: forward)")
@@ -257,7 +264,7 @@ def command_parser() -> argparse.ArgumentParser:
     add_pipeline_args(ev)
     common(ev)
 
-    bt = sub.add_parser("batch", help="colour a whole archive, resumably")
+    bt = _command(sub, "batch", help="colour a whole archive, resumably")
     bt.add_argument("src", type=Path, help="folder (recursive) or a text manifest of paths")
     bt.add_argument("-o", "--output", type=Path, required=True, help="output folder")
     bt.add_argument("--engine", default=_BATCH["engine"], choices=("local", "ray"),
@@ -279,6 +286,12 @@ def command_parser() -> argparse.ArgumentParser:
     add_pipeline_args(bt)
     common(bt)
     return p
+
+
+def _command(sub, name: str, help: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help page starts with the line ``vidcolor --help`` shows for it."""
+    text = help[0].upper() + help[1:] + "."
+    return sub.add_parser(name, help=help, description=text)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -306,14 +319,32 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def setup_logging(quiet: bool, debug: bool) -> None:
-    """vidcolor's log lines on stderr (one handler, however often this is called)."""
+class _FileHandler(logging.FileHandler):
+    """``--log-file``: every line with its time, appended."""
+
+
+def setup_logging(quiet: bool, debug: bool, log_file: Path | None = None) -> None:
+    """vidcolor's log lines on stderr, and in ``log_file`` if given (one handler of each,
+    however often this is called)."""
     level = logging.DEBUG if debug else logging.WARNING if quiet else logging.INFO
     logger = logging.getLogger("vidcolor")
-    for h in [h for h in logger.handlers if isinstance(h, _StderrHandler)]:
+    for h in [h for h in logger.handlers if isinstance(h, _StderrHandler | _FileHandler)]:
         logger.removeHandler(h)
-    logger.addHandler(_StderrHandler())
-    logger.setLevel(level)
+        h.close()
+    console = _StderrHandler()
+    console.setLevel(level)
+    logger.addHandler(console)
+    file_level = logging.DEBUG if debug else logging.INFO
+    if log_file is not None:
+        try:
+            handler = _FileHandler(log_file, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{log_file}: cannot write the log file "
+                             f"({exc.strerror or exc})") from None
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setLevel(file_level)
+        logger.addHandler(handler)
+    logger.setLevel(min(level, file_level) if log_file is not None else level)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -322,7 +353,9 @@ def run(args: argparse.Namespace) -> int:
     if cmd == "colorize":
         from vidcolor.pipeline import colorize_paths
 
-        colorize_paths(args.inputs, args.output, colorize_options(args))
+        for result in colorize_paths(args.inputs, args.output, colorize_options(args)):
+            print(f"vidcolor: {result.summary()}" if hasattr(result, "summary")
+                  else f"vidcolor: wrote {result}")
         return 0
     if cmd == "shots":
         from vidcolor.steer.shots import ShotsOptions, make_shots
@@ -399,7 +432,7 @@ def run(args: argparse.Namespace) -> int:
             reference=args.reference))
         return 0
     if cmd == "batch":
-        from vidcolor.batch import BatchOptions, run_batch
+        from vidcolor.batch import run_batch
 
         return run_batch(args.src, args.output, BatchOptions(
             colorize=colorize_options(args), engine=args.engine, workers=args.workers,

@@ -16,13 +16,13 @@ import torch.nn.functional as F
 from vidcolor import lab
 from vidcolor.errors import DeviceError, UsageError
 from vidcolor.models import DEFAULT_MODEL, load_model
+from vidcolor.names import DEVICES
 from vidcolor.upsample import guided_upsample
 
 log = logging.getLogger("vidcolor")
 
 MODEL_MULTIPLE = 32
 """Working sizes are rounded to this multiple (the encoder's stride), so no padding is needed."""
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def pick_device(name: str) -> torch.device:

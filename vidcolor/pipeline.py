@@ -20,7 +20,6 @@ from typing import Any
 
 import torch
 from PIL import Image, UnidentifiedImageError
-from tqdm import tqdm
 
 from vidcolor import lab
 from vidcolor.colorize import (
@@ -34,10 +33,11 @@ from vidcolor.colorize import (
 from vidcolor.errors import Cancelled, InputError, OutputError, UsageError
 from vidcolor.media.atomic import check_output_path
 from vidcolor.media.decode import DecodedFrame, VideoInfo, iter_frames, luma_to_unit, probe_video
-from vidcolor.media.encode import VideoWriter, encode_chroma
+from vidcolor.media.encode import VideoWriter, check_video_name, encode_chroma
 from vidcolor.media.image import IMAGE_EXTENSIONS, is_image_path, load_image, write_image
-from vidcolor.models import DEFAULT_MODEL, STEER_MODEL
-from vidcolor.presets import DEFAULT_PIPELINE, PipelineSettings, load_pipeline
+from vidcolor.options import ColorizeOptions
+from vidcolor.presets import PipelineSettings
+from vidcolor.progress import progress_bar
 from vidcolor.steer import describe_plan, make_steer_stage
 from vidcolor.steer.plan import build_plan
 from vidcolor.temporal import TemporalItem, make_temporal_stage
@@ -46,71 +46,6 @@ log = logging.getLogger("vidcolor")
 
 QUEUE_FRAMES = 8
 """Frames held in each hand-over queue (decode -> model, model -> encode)."""
-
-
-@dataclass(frozen=True)
-class ColorizeOptions:
-    """Options of ``vidcolor INPUT -o OUTPUT``; None means 'as the pipeline preset says'."""
-
-    model: str = DEFAULT_MODEL
-    pipeline: str = DEFAULT_PIPELINE
-    device: str = "auto"
-    flow: str | None = None
-    flow_weights: Path | None = None
-    temporal_mode: str | None = None
-    batch_size: int | None = None
-    working_short_side: int | None = None
-    codec: str | None = None
-    crf: int | None = None
-    saturation: float | None = None
-    start: Fraction | None = None
-    duration: Fraction | None = None
-    overwrite: bool = False
-    quiet: bool = False
-    shots: Path | None = None
-    """A shot folder (``vidcolor shots``) whose manifest steers each shot."""
-    references: tuple[Path, ...] = ()
-    """Film-wide reference images: a frame of the film becomes its keyframe, others photos."""
-    hints: tuple[Path, ...] = ()
-    """Colour hint files (JSON with a frame number, or a sparse PNG named ``..._fNNNNNN``)."""
-    auto_keyframes: bool | None = None
-    steer_model: str = STEER_MODEL
-    """The guided model used when anything steers the colour."""
-
-    @property
-    def steered(self) -> bool:
-        """Whether keyframes, references or hints steer the colour."""
-        return self.shots is not None or bool(self.references) or bool(self.hints)
-
-    @property
-    def model_for_film(self) -> str:
-        """The guided steering model when anything steers, else ``model``."""
-        return self.steer_model if self.steered else self.model
-
-    def __post_init__(self) -> None:
-        if self.start is not None and self.start < 0:
-            raise UsageError(f"--start must be >= 0, got {float(self.start):g} s")
-        if self.duration is not None and self.duration <= 0:
-            raise UsageError(f"--duration must be > 0, got {float(self.duration):g} s")
-        if self.shots is not None and (self.start is not None or self.duration is not None):
-            raise UsageError(
-                "--shots numbers the whole film's frames: drop --start/--duration (or use "
-                "--reference, which finds its frame by lightness)"
-            )
-
-    def settings(self) -> PipelineSettings:
-        """The preset with this command's overrides applied."""
-        return load_pipeline(
-            self.pipeline,
-            flow=self.flow,
-            temporal_mode=self.temporal_mode,
-            batch_size=self.batch_size,
-            working_short_side=self.working_short_side,
-            codec=self.codec,
-            crf=self.crf,
-            saturation=self.saturation,
-            auto_keyframes=self.auto_keyframes,
-        )
 
 
 @dataclass
@@ -138,10 +73,25 @@ class VideoResult:
     times: StageTimes = field(default_factory=StageTimes)
     rss_mb: list[tuple[int, float]] = field(default_factory=list)
     """(frames done, resident memory MB) samples, to show memory stays flat."""
+    film_fps: Fraction | None = None
+    """The film's own frame rate (None: variable or unknown)."""
+    film_seconds: float = 0.0
+    """Length of the coloured part of the film, in film time."""
 
     @property
     def fps(self) -> float:
+        """Processing speed: frames coloured per second of wall time (not the film's rate,
+        which is ``film_fps``)."""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self) -> str:
+        """One line saying what was done, for the end of a run."""
+        rate = f" at {float(self.film_fps):.3g} fps" if self.film_fps else ""
+        shots = len(self.cuts) + 1
+        speed = self.film_seconds / self.seconds if self.seconds > 0 else 0.0
+        return (f"wrote {self.output}: {self.frames} frames, {self.film_seconds:.1f} s of film"
+                f"{rate}, {shots} shot{'s' if shots != 1 else ''}, coloured at "
+                f"{self.fps:.1f} frames/s ({speed:.2f}x real time) in {self.seconds:.1f} s")
 
 
 def rss_mb() -> float:
@@ -288,6 +238,8 @@ def colorize_video(
     reader = iter_frames(info, start=options.start, duration=options.duration)
     samples: list[tuple[int, float]] = []
     written = [0]
+    first_time: list[Fraction | None] = [None]
+    last_time = [Fraction(0)]
     started: list[_Worker] = []
 
     def decode() -> None:
@@ -314,9 +266,7 @@ def colorize_video(
     ) as writer:
         chroma_shape = writer.chroma_shape
         depth = writer.source.bit_depth
-        bar = tqdm(
-            total=total, unit="frame", disable=options.quiet, dynamic_ncols=True, desc=src.name
-        )
+        bar = progress_bar(total=total, desc=src.name, quiet=options.quiet)
 
         def encode() -> None:
             while True:
@@ -339,6 +289,9 @@ def colorize_video(
                 times.upsample += t1 - t0
                 times.encode += time.perf_counter() - t1
                 written[0] += 1
+                if first_time[0] is None:
+                    first_time[0] = frame.time
+                last_time[0] = frame.time
                 bar.update(1)
                 if progress is not None:
                     progress(written[0], total)
@@ -392,7 +345,9 @@ def colorize_video(
     for idx, t in stage.cuts:
         log.info("shot cut at frame %d (%.3f s)", idx, float(t))
     return VideoResult(
-        src, dest, written[0], seconds, stage.name, list(stage.cuts), reader.damaged, times, samples
+        src, dest, written[0], seconds, stage.name, list(stage.cuts), reader.damaged, times,
+        samples, film_fps=info.fps,
+        film_seconds=float(last_time[0] - (first_time[0] or 0) + (1 / info.fps if info.fps else 0)),
     )
 
 
@@ -501,10 +456,13 @@ def _check_dest_kind(src: Path, dest: Path, *, image: bool) -> None:
         raise OutputError(
             f"{dest}: an image file name for the film {src}; use .mp4, .mkv, .mov, .avi or .webm"
         )
+    if not image:
+        check_video_name(dest)
 
 
-def _check_input(src: Path) -> bool:
-    """Fail fast on an unusable input (InputError); returns True for a still image."""
+def _check_input(src: Path, options: ColorizeOptions | None = None) -> bool:
+    """Fail fast on an unusable input (InputError), or a --start past a film's end; returns
+    True for a still image."""
     if not src.exists():
         hint = " (broken symlink)" if src.is_symlink() else ""
         raise InputError(f"{src}: no such file{hint}")
@@ -521,7 +479,11 @@ def _check_input(src: Path) -> bool:
                 f"{src}: not a readable image ({src.stat().st_size} bytes; {e})"
             ) from e
         return True
-    probe_video(src)
+    info = probe_video(src)
+    start = options.start if options is not None else None
+    if start is not None and info.duration is not None and start >= info.duration:
+        raise InputError(f"{src}: --start {float(start):g} s is past the end of the film, which "
+                         f"is {float(info.duration):.2f} s long")
     return False
 
 
@@ -555,7 +517,7 @@ def colorize_paths(
     dupes = sorted({n for n in names if names.count(n) > 1})
     if many and dupes:
         raise UsageError(f"two inputs share the file name {dupes[0]}: their outputs would collide")
-    images = [_check_input(src) for src in inputs]
+    images = [_check_input(src, options) for src in inputs]
     create = folder and _check_new_folder(Path(out))
     for src, image in zip(inputs, images, strict=True):
         dest = output_for(src, out, many=many)

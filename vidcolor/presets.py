@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -21,43 +22,59 @@ class PipelineSettings:
 
     name: str = DEFAULT_PIPELINE
     description: str = ""
-    working_short_side: int = field(
-        default=224, metadata={"help": "short side, in pixels, at which the model runs"}
-    )
-    batch_size: int = field(default=4, metadata={"help": "frames per model call"})
-    flow: str = field(default=_T.flow, metadata={"help": "temporal stage flow backend"})
-    temporal_mode: str = field(default=_T.mode, metadata={"help": "forward or bidirectional"})
+    working_short_side: int = field(default=224, metadata={
+        "help": "short side, in pixels, at which the model runs", "flag": "--working-size"})
+    batch_size: int = field(default=4, metadata={"help": "frames per model call",
+                                                 "flag": "--batch-size"})
+    flow: str = field(default=_T.flow, metadata={"help": "temporal stage flow backend",
+                                                 "flag": "--flow"})
+    temporal_mode: str = field(default=_T.mode, metadata={"help": "forward or bidirectional",
+                                                          "flag": "--temporal-mode"})
     temporal_strength: float = _T.strength
     temporal_window: int = _T.window
     cut_threshold: float = _T.cut_threshold
-    codec: str = field(default="libx264", metadata={"help": "video encoder"})
-    crf: int = field(default=18, metadata={"help": "constant rate factor (x264/x265)"})
+    codec: str = field(default="libx264", metadata={"help": "video encoder", "flag": "--codec"})
+    crf: int = field(default=18, metadata={"help": "constant rate factor (x264/x265)",
+                                           "flag": "--crf"})
     x264_preset: str = "veryfast"
     container: str = field(default="mp4", metadata={"help": "container of batch outputs"})
-    saturation: float = field(default=1.0, metadata={"help": "chroma multiplier (1 = as trained)"})
-    auto_keyframes: bool = field(
-        default=False,
-        metadata={"help": "per shot, carry the frame the model is surest of through the shot"},
-    )
+    saturation: float = field(default=1.0, metadata={
+        "help": "chroma multiplier (1 = as trained)", "flag": "--saturation"})
+    auto_keyframes: bool = field(default=False, metadata={
+        "help": "per shot, carry the frame the model is surest of through the shot",
+        "flag": "--auto-keyframes"})
 
     def __post_init__(self) -> None:
+        for f in fields(self):  # a TOML value of the wrong type: one line, not a Python error
+            value, kind = getattr(self, f.name), type(f.default)
+            ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                ok = True
+            if not ok:
+                what = {int: "whole number", float: "number", str: "text",
+                        bool: "true or false"}[kind]
+                raise UsageError(f"{setting_label(f.name)} must be a {what}, got {value!r}")
         if self.working_short_side < 32 or self.working_short_side % 8:
             raise UsageError(
-                "working_short_side must be a multiple of 8 and >= 32, "
+                f"{setting_label('working_short_side')} must be a multiple of 8 and >= 32, "
                 f"got {self.working_short_side}"
             )
         if self.batch_size < 1:
-            raise UsageError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise UsageError(f"{setting_label('batch_size')} must be >= 1, got {self.batch_size}")
         if self.flow not in FLOW_CHOICES:
-            raise UsageError(f"flow must be one of {', '.join(FLOW_CHOICES)}, got {self.flow!r}")
+            raise UsageError(f"{setting_label('flow')} must be one of {', '.join(FLOW_CHOICES)}, "
+                             f"got {self.flow!r}")
         if self.temporal_mode not in MODE_CHOICES:
-            raise UsageError(f"temporal_mode must be one of {', '.join(MODE_CHOICES)}")
+            raise UsageError(f"{setting_label('temporal_mode')} must be one of "
+                             f"{', '.join(MODE_CHOICES)}, got {self.temporal_mode!r}")
         if self.codec not in CODECS:
-            raise UsageError(f"codec must be one of {', '.join(CODECS)}, got {self.codec!r}")
+            raise UsageError(f"{setting_label('codec')} must be one of {', '.join(CODECS)}, "
+                             f"got {self.codec!r}")
         if not 0 <= self.crf <= 51:
-            raise UsageError(f"crf must be in 0..51, got {self.crf}")
+            raise UsageError(f"{setting_label('crf')} must be in 0..51, got {self.crf}")
         if not 0.0 <= self.saturation <= 3.0:
-            raise UsageError(f"saturation must be in [0, 3], got {self.saturation}")
+            raise UsageError(f"{setting_label('saturation')} must be in [0, 3], "
+                             f"got {self.saturation}")
 
     def temporal_options(self, *, device: str, flow_weights: Path | None = None) -> TemporalOptions:
         """The temporal stage's options from this preset."""
@@ -70,6 +87,12 @@ class PipelineSettings:
             flow_weights=flow_weights,
             device=device,
         )
+
+
+def setting_label(name: str) -> str:
+    """A setting as users meet it: its preset key and, if it has one, its command-line flag."""
+    flag = {f.name: f.metadata.get("flag") for f in fields(PipelineSettings)}.get(name)
+    return f"{flag} ({name} in a preset)" if flag else name
 
 
 def pipelines_dir() -> Path:
@@ -107,10 +130,12 @@ def load_pipeline(
     known = {f.name for f in fields(PipelineSettings)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise UsageError(f"{p}: unknown settings {', '.join(unknown)}")
+        near = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(sorted(known))})"
+        raise UsageError(f"{p}: unknown setting {unknown[0]!r}{hint}")
     data.setdefault("name", p.stem)
     try:
         settings = PipelineSettings(**data)
-    except TypeError as exc:
+    except (TypeError, UsageError) as exc:
         raise UsageError(f"{p}: {exc}") from exc
     return replace(settings, **{k: v for k, v in overrides.items() if v is not None})

@@ -27,11 +27,12 @@ from vidcolor.media.decode import (
     seek_frames,
 )
 from vidcolor.media.image import IMAGE_EXTENSIONS, is_image_path, load_image, write_image
+from vidcolor.names import PREVIEW_COUNT
 from vidcolor.pipeline import ColorizeOptions
 
 log = logging.getLogger("vidcolor")
 
-DEFAULT_COUNT = 6
+DEFAULT_COUNT = PREVIEW_COUNT
 """Frames on a sheet when neither ``at`` nor ``count`` is given."""
 TILE_MAX = 640
 """Longest side of each picture on the sheet (larger frames are shrunk, never enlarged)."""

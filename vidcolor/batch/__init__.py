@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -36,47 +37,11 @@ from vidcolor.batch.state import (
     write_json_atomic,
 )
 from vidcolor.batch.tasks import ITEM, JOIN, SCAN, SEGMENT, Task, TaskResult
-from vidcolor.errors import OutputError, UsageError
-from vidcolor.pipeline import ColorizeOptions
+from vidcolor.errors import OutputError
+from vidcolor.options import ENGINES, BatchOptions
+from vidcolor.progress import PLAIN_EVERY, interactive
 
 log = logging.getLogger("vidcolor")
-
-ENGINES = ("local", "ray")
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """Options of ``vidcolor batch``; each default is stated here, once."""
-
-    colorize: ColorizeOptions = field(default_factory=ColorizeOptions)
-    engine: str = "local"
-    workers: int = 1
-    """Parallel workers: processes (local), or actors, one per GPU where there are GPUs (ray)."""
-    ray_address: str | None = None
-    """Ray cluster to join (host:port, ray://host:port or 'auto'); None starts a local one."""
-    pattern: str | None = None
-    """Only inputs whose source-relative path matches this glob (from the right)."""
-    retry: int = 1
-    """Extra attempts for a task that failed for a transient reason (worker lost, crash)."""
-    report: Path | None = None
-    """JSON report of every item (input, output, status, frames, seconds, error)."""
-    split_seconds: float = 600.0
-    """With several workers, films longer than this are split at shot cuts and coloured in
-    parallel."""
-    chunk_seconds: float = 60.0
-    """Target length of a split film's segments (shorter when the film has few per worker)."""
-
-    def __post_init__(self) -> None:
-        if self.engine not in ENGINES:
-            raise UsageError(f"--engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
-        if self.workers < 1:
-            raise UsageError(f"--workers must be >= 1, got {self.workers}")
-        if self.retry < 0:
-            raise UsageError(f"--retry must be >= 0, got {self.retry}")
-        if self.split_seconds <= 0 or self.chunk_seconds <= 0:
-            raise UsageError(f"split_seconds and chunk_seconds must be > 0, got "
-                             f"{self.split_seconds} and {self.chunk_seconds}")
-
 
 @dataclass
 class ItemReport:
@@ -227,8 +192,11 @@ class _Batch:
                     self.ready.extend(self._first_tasks(work))
                 with _redirect_logs(), tqdm(
                     total=len(todo), unit="item", desc="batch", dynamic_ncols=True,
-                    disable=self.copts.quiet, file=sys.stderr,
-                ) as bar:
+                    disable=self.copts.quiet or not interactive(), file=sys.stderr,
+                ) as bar, _ticking(bar, lambda: self._postfix(engine), plain=None if (
+                        self.copts.quiet or interactive()) else (
+                        lambda: f"batch: {self.n_closed}/{len(todo)} items, "
+                        f"{self._postfix(engine)}")):
                     self._loop(engine, bar)
         except BaseException:
             interrupted = True
@@ -268,14 +236,17 @@ class _Batch:
                 self._on_result(result)
                 if self.n_closed > closed:
                     bar.update(self.n_closed - closed)
-                bar.set_postfix_str(self._postfix(), refresh=False)
+                bar.set_postfix_str(self._postfix(engine), refresh=False)
                 self.state.save()
 
-    def _postfix(self) -> str:
+    def _postfix(self, engine=None) -> str:
+        """Files are the bar; frames (counted live, while films are running), speed, ETA."""
         elapsed = time.perf_counter() - self.t0
-        fps = self.frames_done / elapsed if elapsed > 0 else 0.0
-        text = f"{self.frames_done}/{self.frames_total} frames, {fps:.1f} fps"
-        left = self.frames_total - self.frames_done
+        done = max(self.frames_done, getattr(engine, "live_frames", 0))
+        done = min(done, self.frames_total) if self.frames_total else done
+        fps = done / elapsed if elapsed > 0 else 0.0
+        text = f"{done}/{self.frames_total} frames, {fps:.1f} fps"
+        left = self.frames_total - done
         if fps > 0 and left > 0:
             text += f", ETA {_clock(left / fps)}"
         return text + (f", {self.n_failed} failed" if self.n_failed else "")
@@ -428,6 +399,29 @@ def _with_path(path: str, error: str | None) -> str:
     """The error, prefixed with the path unless it already names it."""
     error = error or "failed"
     return error if path in error else f"{path}: {error}"
+
+
+@contextlib.contextmanager
+def _ticking(bar: tqdm, text, *, plain=None, every: float = 1.0):
+    """Refresh the bar's frames and ETA every second while a film runs (results arrive only
+    when a whole film or segment is done); off a terminal, log ``plain()`` now and then."""
+    stop = threading.Event()
+
+    def tick() -> None:
+        last = time.monotonic()
+        while not stop.wait(every):
+            bar.set_postfix_str(text(), refresh=True)
+            if plain is not None and time.monotonic() - last >= PLAIN_EVERY:
+                last = time.monotonic()
+                log.info("%s", plain())
+
+    thread = threading.Thread(target=tick, name="vidcolor-batch-progress", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _clock(seconds: float) -> str:

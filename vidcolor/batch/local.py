@@ -15,7 +15,7 @@ from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 
-from vidcolor.batch.tasks import Task, TaskResult, execute
+from vidcolor.batch.tasks import Task, TaskResult, execute, set_live_counter
 from vidcolor.pipeline import ColorizeOptions
 
 log = logging.getLogger("vidcolor")
@@ -49,11 +49,15 @@ def _exit_with(pid: int) -> None:
     threading.Thread(target=watch, name="vidcolor-batch-watch", daemon=True).start()
 
 
-def init_worker(threads: int | None, level: int, batch_pid: int | None = None) -> None:
+def init_worker(
+    threads: int | None, level: int, batch_pid: int | None = None, live=None
+) -> None:
     """Worker process set-up: exit with the batch, torch threads (cores shared between
-    workers) and logging."""
+    workers), logging, and the shared count of frames written (the batch's progress)."""
     if batch_pid is not None:
         _exit_with(batch_pid)
+    if live is not None:
+        set_live_counter(live)
     if threads is not None and "OMP_NUM_THREADS" not in os.environ:
         import torch
 
@@ -90,7 +94,15 @@ class LocalEngine:
         self.capacity = workers
         self._queue: deque[Task] = deque()
         self._futures: dict[Future, Task] = {}
+        self.live = _context().Value("q", 0)
+        """Frames written by every task so far, finished or not (for the progress bar)."""
+        if workers == 1:
+            set_live_counter(self.live)
         self._pool: ProcessPoolExecutor | None = self._new_pool() if workers > 1 else None
+
+    @property
+    def live_frames(self) -> int:
+        return int(self.live.value)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         threads = max(1, (os.cpu_count() or 1) // self.capacity)
@@ -98,7 +110,8 @@ class LocalEngine:
             self.capacity,
             mp_context=_context(),
             initializer=init_worker,
-            initargs=(threads, logging.getLogger("vidcolor").getEffectiveLevel(), os.getpid()),
+            initargs=(threads, logging.getLogger("vidcolor").getEffectiveLevel(), os.getpid(),
+                      self.live),
         )
 
     @property

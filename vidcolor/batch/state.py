@@ -209,6 +209,7 @@ def batch_lock(outdir: Path) -> Iterator[None]:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
         raise translate_os_error(e, path) from e
+    held = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -217,8 +218,12 @@ def batch_lock(outdir: Path) -> Iterator[None]:
             raise OutputError(
                 f"{outdir}: another vidcolor batch (pid {other}) is writing to this folder"
             ) from None
+        held = True
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
+        if held:  # removed while still held: no file naming a dead pid is left behind
+            with contextlib.suppress(OSError):
+                path.unlink()
         os.close(fd)

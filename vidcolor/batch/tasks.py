@@ -98,6 +98,30 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
 
 
+_live = None
+"""Frames written so far by this process's tasks, shared with the batch's progress bar (a
+``multiprocessing.Value``; None: not counted)."""
+
+
+def set_live_counter(counter) -> None:
+    """Count the frames this process writes into ``counter`` (shared with the batch)."""
+    global _live
+    _live = counter
+
+
+def _live_progress():
+    """A ``colorize_video`` progress callback adding each new frame to the shared counter."""
+    last = [0]
+
+    def progress(done: int, total: int | None) -> None:
+        if _live is not None:
+            with _live.get_lock():
+                _live.value += done - last[0]
+        last[0] = done
+
+    return progress
+
+
 def execute(task: Task, options: ColorizeOptions) -> TaskResult:
     """Run one task in this process; failures come back as results, never as exceptions
     (except Ctrl-C), so one broken file cannot stop the batch."""
@@ -114,14 +138,15 @@ def execute(task: Task, options: ColorizeOptions) -> TaskResult:
             colorize_image(task.src, task.dest, opts, colorizer=get_colorizer(opts))
             frames = 1
         elif task.kind == ITEM:
-            frames = colorize_video(task.src, task.dest, opts, colorizer=get_colorizer(opts)).frames
+            frames = colorize_video(task.src, task.dest, opts, colorizer=get_colorizer(opts),
+                                    progress=_live_progress()).frames
         elif task.kind == SCAN:
             scan = shots.scan_window(task.src, task.start or Fraction(0), task.duration,
                                      threshold=task.threshold)
         elif task.kind == SEGMENT:
             seg_opts = replace(opts, start=task.start, duration=task.duration)
             frames = colorize_video(task.src, task.dest, seg_opts,
-                                    colorizer=get_colorizer(opts)).frames
+                                    colorizer=get_colorizer(opts), progress=_live_progress()).frames
         elif task.kind == JOIN:
             shots.join_segments(task.src, task.plan, task.dest)  # type: ignore[arg-type]
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import tempfile
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -430,6 +431,19 @@ class _AudioTranscoder:
         if self.resampler is not None:
             self._encode(None)
         self.out.mux(self.stream.encode(None))
+
+
+def check_video_name(dest: Path) -> None:
+    """Refuse an output name whose container FFmpeg does not know, before any slow work."""
+    with tempfile.TemporaryDirectory(prefix="vidcolor-probe-") as tmp:
+        try:
+            av.open(str(Path(tmp) / ("probe" + dest.suffix)), "w").close()
+        except ValueError:
+            raise OutputError(
+                f"{dest}: unknown output format '{dest.suffix}' ({_FORMAT_HINT})"
+            ) from None
+        except (OSError, av.error.FFmpegError):
+            pass  # the real open reports anything else, with the real path
 
 
 class VideoWriter:

@@ -17,6 +17,15 @@ from vidcolor.models.chromagan import chromagan_colorizer
 from vidcolor.models.exemplar import TINY_EXEMPLAR, exemplar_colorizer
 from vidcolor.models.fusion import TINY_FUSION, fusion_colorizer, upgrade_state_dict
 from vidcolor.models.unet import TINY_UNET, unet_colorizer
+from vidcolor.names import (
+    ARCHITECTURE_NAMES,
+    DEFAULT_MODEL,
+    available_models,
+    models_dir,
+)
+from vidcolor.names import (
+    STEER_MODEL as STEER_MODEL,
+)
 
 log = logging.getLogger("vidcolor")
 
@@ -37,28 +46,13 @@ TINY_CONFIGS: dict[str, dict[str, Any]] = {
 """Small configs for tests and smoke runs."""
 PRIOR_ARCHITECTURES = ("fusion", "chromagan", "exemplar")
 """Architectures whose encoder starts from the ImageNet Lite0 weights."""
-DEFAULT_MODEL = "vidcolor-fusion"
-"""Name of the shipped default model (``models/<name>.safetensors``)."""
-STEER_MODEL = "vidcolor-exemplar"
-"""Name of the shipped guided model that steering (references, keyframes, hints) uses."""
+if tuple(ARCHITECTURES) != ARCHITECTURE_NAMES:  # the CLI's list (no torch) must agree
+    raise ImportError(f"vidcolor.names.ARCHITECTURE_NAMES is {ARCHITECTURE_NAMES}, "
+                      f"but the builders are {tuple(ARCHITECTURES)}")
 GUIDED_ARCHITECTURES = ("exemplar",)
 """Architectures that take a guidance input (``model(L, guide)``)."""
 INFERENCE_OPTIONS = ("temperature", "mix", "mix_confidence", "saturation")
 """Config fields that may be changed at load time without changing the weights' shapes."""
-
-
-def models_dir() -> Path:
-    """Where shipped checkpoints live: inside an installed wheel, else the repo's ``models/``."""
-    here = Path(__file__).resolve().parent.parent
-    for candidate in (here / "_models", here.parent / "models"):
-        if candidate.is_dir():
-            return candidate
-    return here.parent / "models"
-
-
-def available_models() -> list[str]:
-    """Names of the shipped checkpoints."""
-    return sorted(p.stem for p in models_dir().glob("*.safetensors"))
 
 
 def build_model(
@@ -88,6 +82,12 @@ def resolve_checkpoint(name_or_path: str | Path) -> Path:
     if p.suffix == ".safetensors" or p.exists() or "/" in str(name_or_path):
         if not p.is_file():
             raise ModelError(f"{p}: checkpoint not found; give a .safetensors file or a model name")
+        if p.suffix != ".safetensors":
+            raise ModelError(
+                f"{p}: not a .safetensors checkpoint; --model takes a shipped model name "
+                f"({', '.join(available_models()) or 'none'}), a .safetensors file (its .json "
+                "beside it) or a training run folder"
+            )
         return p
     shipped = models_dir() / f"{name_or_path}.safetensors"
     if not shipped.is_file():

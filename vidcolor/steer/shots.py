@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from vidcolor import lab
 from vidcolor.colorize import Colorizer, colorize_rgb_array, lab_to_rgb_keep_l, resize, rotate
@@ -23,6 +22,7 @@ from vidcolor.media.decode import DecodedFrame, VideoInfo, iter_frames, luma_to_
 from vidcolor.media.image import write_image
 from vidcolor.pipeline import ColorizeOptions
 from vidcolor.preview import _upright, render_rows
+from vidcolor.progress import progress_bar
 from vidcolor.steer import make_steer_stage
 from vidcolor.steer.manifest import (
     MANIFEST_NAME,
@@ -89,8 +89,7 @@ def find_shots(
     stage = make_temporal_stage(options)
     digest = hashlib.sha1()
     times: list[Fraction] = []
-    bar = tqdm(total=info.frame_count, unit="frame", desc=f"shots {info.path.name}",
-               disable=quiet, dynamic_ncols=True)
+    bar = progress_bar(total=info.frame_count, desc=f"shots {info.path.name}", quiet=quiet)
     try:
         with iter_frames(info) as reader:
             for frame in reader:

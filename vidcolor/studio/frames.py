@@ -11,13 +11,13 @@ from fractions import Fraction
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from vidcolor import lab
 from vidcolor.colorize import resize
 from vidcolor.errors import InputError
 from vidcolor.media.decode import FrameReader, VideoInfo, iter_frames, luma_to_unit
 from vidcolor.preview import _upright
+from vidcolor.progress import progress_bar
 from vidcolor.steer.shots import HASH_FRAMES, luma_hash_bytes
 
 CACHE_FRAMES = 48
@@ -54,8 +54,7 @@ def scan_film(
     digest = hashlib.sha1()
     times: list[Fraction] = []
     thumbs: dict[int, np.ndarray] = {}
-    bar = tqdm(total=info.frame_count, unit="frame", desc=f"reading {info.path.name}",
-               disable=quiet, dynamic_ncols=True)
+    bar = progress_bar(total=info.frame_count, desc=f"reading {info.path.name}", quiet=quiet)
     try:
         with iter_frames(info) as reader:
             for frame in reader:

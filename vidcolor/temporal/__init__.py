@@ -35,7 +35,15 @@ from vidcolor.temporal.api import (
     option_default,
     option_help,
 )
-from vidcolor.temporal.stabilize import make_temporal_stage, run_stage_on_sequence
+
+
+def __getattr__(name: str):  # the stages import torch: loaded when first used, not for --help
+    if name in ("make_temporal_stage", "run_stage_on_sequence"):
+        from vidcolor.temporal import stabilize
+
+        return getattr(stabilize, name)
+    raise AttributeError(f"module 'vidcolor.temporal' has no attribute {name!r}")
+
 
 __all__ = [
     "FLOW_CHOICES",

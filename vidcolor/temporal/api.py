@@ -5,15 +5,17 @@ from __future__ import annotations
 from dataclasses import MISSING, dataclass, field, fields
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
-
-import torch
+from typing import TYPE_CHECKING, Protocol
 
 from vidcolor.errors import UsageError
-from vidcolor.temporal.cuts import DEFAULT_CUT_THRESHOLD
+
+if TYPE_CHECKING:  # torch only where tensors are made: `vidcolor --help` must not load it
+    import torch
 
 FLOW_CHOICES = ("auto", "raft", "raft_small", "raft_large", "dis", "none")
 MODE_CHOICES = ("forward", "bidirectional")
+DEFAULT_CUT_THRESHOLD = 0.3
+"""Chi-square histogram distance (0 = same histogram, 1 = disjoint) that counts as a cut."""
 
 
 @dataclass
@@ -82,6 +84,10 @@ class TemporalOptions:
             raise UsageError(f"cut threshold must be in (0, 1], got {self.cut_threshold}")
         if self.flow_weights is not None and not isinstance(self.flow_weights, Path):
             object.__setattr__(self, "flow_weights", Path(self.flow_weights))
+        if self.device == "cpu":
+            return
+        import torch
+
         try:
             torch.device(self.device)
         except (RuntimeError, TypeError) as exc:

@@ -9,10 +9,9 @@ import torch
 
 from vidcolor.errors import UsageError
 from vidcolor.lab import L_MAX
+from vidcolor.temporal.api import DEFAULT_CUT_THRESHOLD
 
 HIST_BINS = 64
-DEFAULT_CUT_THRESHOLD = 0.3
-"""Chi-square histogram distance (0 = same histogram, 1 = disjoint) that counts as a cut."""
 MAX_UNEXPLAINED_FRACTION = 0.35
 """A frame is a cut when more of its pixels than this both fail the flow's forward-backward test
 and stay off in lightness after warping: the previous frame cannot explain it. (Requiring both

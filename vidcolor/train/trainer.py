@@ -11,7 +11,6 @@ import os
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-from tqdm import tqdm
 
 from vidcolor import lab
 from vidcolor.colorize import pick_device
@@ -42,6 +40,8 @@ from vidcolor.models.checkpoint import (
 from vidcolor.models.chromagan import PatchCritic, class_kl, gradient_penalty
 from vidcolor.models.fusion import upgrade_state_dict
 from vidcolor.models.lite0 import lite0
+from vidcolor.options import TrainOptions
+from vidcolor.progress import progress_bar
 from vidcolor.train import losses
 from vidcolor.train.data import (
     CropDataset,
@@ -59,48 +59,6 @@ log = logging.getLogger("vidcolor")
 
 TINY_CRITIC = (16, 32, 32, 32)
 """PatchCritic channels with ``tiny`` (the full critic is most of a tiny run's cost)."""
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Everything ``vidcolor train`` does, with each default stated once."""
-
-    data: Path
-    out: Path
-    model: str = "fusion"
-    steps: int = 2000
-    batch_size: int = 16
-    image_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    warmup: int = 100
-    device: str = "auto"
-    resume: bool = False
-    init: Path | None = None
-    seed: int = 0
-    workers: int = 1
-    val_every: int = 500
-    ckpt_every: int = 250
-    val_size: int = 256
-    val_max: int = 64
-    keep_checkpoints: int = 2
-    huber_weight: float = 1.0
-    blur_loss: bool = True
-    bins_weight: float = 0.05
-    kl_weight: float = 0.003
-    gan_weight: float = 0.01
-    gp_weight: float = 10.0
-    unfreeze_at: int | None = None
-    """Step at which the ImageNet encoder starts training (None: stays frozen)."""
-    encoder_lr_scale: float = 0.1
-    degrade: bool = True
-    tiny: bool = False
-    model_overrides: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain dict of the options (paths as strings)."""
-        d = asdict(self)
-        return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}
 
 
 def lr_factor(step: int, *, warmup: int, steps: int) -> float:
@@ -517,9 +475,7 @@ class Trainer:
         writer = _tensorboard(self.out)
         csv_path = self.out / "metrics.csv"
         metrics: dict[str, float] = {}
-        bar = tqdm(
-            total=opt.steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True
-        )
+        bar = progress_bar(total=opt.steps, initial=self.step, desc="train", unit="step")
         t0, seen = time.perf_counter(), 0
         try:
             for grey, rgb in loader:
