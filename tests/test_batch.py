@@ -622,9 +622,23 @@ def test_frames_counted_live_and_no_lock_left(tmp_path: Path, tiny_model: Path) 
     src = make_clip(tmp_path / "clip.mp4", n=7, audio=False)
     engine.submit(Task(kind=ITEM, key="k", src=src, dest=tmp_path / "o" / "c.mp4"))
     [res] = engine.wait()
-    assert res.ok and engine.live_frames == 5 + 7
+    assert res.ok and engine.live_frames == 5 + 7 and engine.running == []
     engine.close()
     src_dir = make_tree(tmp_path / "tree", broken=False)
     out = tmp_path / "out"
     assert run_batch(src_dir, out, batch_opts(tiny_model)) == 0
     assert not (out / LOCK_NAME).exists()
+
+
+def test_the_bar_names_the_file_being_coloured(tmp_path: Path, tiny_model: Path,
+                                               monkeypatch) -> None:
+    from vidcolor.batch import local
+    from vidcolor.batch.tasks import ITEM, Task
+
+    engine = local.LocalEngine(colorize_opts(tiny_model), 1)
+    seen = []
+    monkeypatch.setattr(local, "execute", lambda task, opts: seen.append(engine.running))
+    engine.submit(Task(kind=ITEM, key="k", src=tmp_path / "reel1.mp4", dest=tmp_path / "o.mp4"))
+    engine.wait()
+    assert seen == [["reel1.mp4"]] and engine.running == []
+    engine.close()

@@ -16,13 +16,19 @@ PREVIEW_COUNT = 6
 """Frames of a contact sheet when neither ``--at`` nor ``--count`` is given."""
 
 
-def models_dir() -> Path:
-    """Where shipped checkpoints live: inside an installed wheel, else the repo's ``models/``."""
+def shipped_dir(name: str) -> Path:
+    """A folder shipped with vidcolor (``models``, ``pipelines``): inside an installed wheel
+    (``vidcolor/_NAME``), else the repository's ``NAME/``."""
     here = Path(__file__).resolve().parent
-    for candidate in (here / "_models", here.parent / "models"):
+    for candidate in (here / f"_{name}", here.parent / name):
         if candidate.is_dir():
             return candidate
-    return here.parent / "models"
+    return here.parent / name
+
+
+def models_dir() -> Path:
+    """Where shipped checkpoints live."""
+    return shipped_dir("models")
 
 
 def available_models() -> list[str]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from vidcolor.errors import UsageError
 from vidcolor.media.encode import CODECS
+from vidcolor.names import shipped_dir
 from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES, TemporalOptions
 
 DEFAULT_PIPELINE = "balanced"
@@ -97,11 +98,7 @@ def setting_label(name: str) -> str:
 
 def pipelines_dir() -> Path:
     """Shipped presets: inside an installed wheel, else the repo's ``pipelines/``."""
-    here = Path(__file__).resolve().parent
-    for cand in (here / "_pipelines", here.parent / "pipelines"):
-        if cand.is_dir():
-            return cand
-    return here.parent / "pipelines"
+    return shipped_dir("pipelines")
 
 
 def available_pipelines() -> list[str]:

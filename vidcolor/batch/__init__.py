@@ -249,6 +249,9 @@ class _Batch:
         left = self.frames_total - done
         if fps > 0 and left > 0:
             text += f", ETA {_clock(left / fps)}"
+        now = getattr(engine, "running", [])
+        if now:
+            text += f", now {', '.join(now[:3])}" + (f" +{len(now) - 3}" if len(now) > 3 else "")
         return text + (f", {self.n_failed} failed" if self.n_failed else "")
 
     # -- results ---------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class LocalEngine:
         self.capacity = workers
         self._queue: deque[Task] = deque()
         self._futures: dict[Future, Task] = {}
+        self._current = ""
         self.live = _context().Value("q", 0)
         """Frames written by every task so far, finished or not (for the progress bar)."""
         if workers == 1:
@@ -103,6 +104,13 @@ class LocalEngine:
     @property
     def live_frames(self) -> int:
         return int(self.live.value)
+
+    @property
+    def running(self) -> list[str]:
+        """Names of the files being worked on now (for the progress bar)."""
+        if self._pool is None:
+            return [self._current] if self._current else []
+        return [t.src.name for f, t in self._futures.items() if f.running()]
 
     def _new_pool(self) -> ProcessPoolExecutor:
         threads = max(1, (os.cpu_count() or 1) // self.capacity)
@@ -133,9 +141,12 @@ class LocalEngine:
             level = logger.level
             if logger.getEffectiveLevel() == logging.INFO:  # per-film details: the bar says it
                 logger.setLevel(logging.WARNING)
+            task = self._queue.popleft()
+            self._current = task.src.name
             try:
-                return [execute(self._queue.popleft(), self.options)]
+                return [execute(task, self.options)]
             finally:
+                self._current = ""
                 logger.setLevel(level)
         done, _ = wait(self._futures, return_when=FIRST_COMPLETED)
         results: list[TaskResult] = []
