@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -78,7 +79,8 @@ class _Work:
 def run_batch(src: Path | str, outdir: Path | str, options: BatchOptions = BatchOptions()) -> int:
     """Colour every media file of ``src`` into ``outdir``; returns the exit code (1 if any
     item failed, else 0)."""
-    src, outdir = Path(src), Path(outdir)
+    # normalised once (``../out``, symlinks in the middle): every output is named from these
+    src, outdir = Path(os.path.abspath(src)), Path(os.path.abspath(outdir))
     copts = options.colorize
     settings = copts.settings()
     if outdir.exists() and not outdir.is_dir():

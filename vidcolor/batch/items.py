@@ -156,7 +156,7 @@ def probe_length(path: Path) -> tuple[Fraction | None, int | None]:
     """A film's duration (s) and frame count from its container header, without decoding
     (for progress and the split decision); (None, None) when unknown or unreadable."""
     try:
-        with av.open(str(path)) as c:
+        with av.open(str(path), metadata_errors="replace") as c:
             vs = next((s for s in c.streams.video
                        if not s.disposition & av.stream.Disposition.attached_pic), None)
             if vs is None:

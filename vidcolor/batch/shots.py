@@ -226,7 +226,7 @@ def join_segments(src: Path, plan: SplitPlan, dest: Path) -> int:
         except OSError as e:
             raise translate_os_error(e, dest) from e
         inputs.append(out)  # closed with the inputs on failure
-        first = av.open(str(paths[0]))
+        first = av.open(str(paths[0]), metadata_errors="replace")
         inputs.append(first)
         template = first.streams.video[0]
         ovs = out.add_stream_from_template(template)
@@ -239,7 +239,7 @@ def join_segments(src: Path, plan: SplitPlan, dest: Path) -> int:
         frames = 0
         last_dts: Fraction | None = None
         for seg, path in zip(plan.segments, paths, strict=True):
-            with av.open(str(path)) as inp:
+            with av.open(str(path), metadata_errors="replace") as inp:
                 vs = inp.streams.video[0]
                 if not _same_codec(vs, template):
                     raise JoinError(f"{dest}: segment {seg.index} was encoded with other codec "
@@ -319,7 +319,7 @@ def _retimed(
                         f"expected {len(seg.pts)}")
     exact = dict(zip(order, seg.pts, strict=True))
     last: int | None = None
-    with av.open(str(path)) as again:
+    with av.open(str(path), metadata_errors="replace") as again:
         for pkt in _video_packets(again):
             pts = exact[pkt.pts]
             dts = min(pts, round(pkt.dts * tb / src_tb) + shift)

@@ -215,7 +215,8 @@ def open_input(path: Path) -> av.container.InputContainer:
     """Open a media file for reading, translating PyAV failures into one-line InputErrors."""
     _check_path(path)
     try:
-        return av.open(str(path), "r")
+        # a tag in another encoding than UTF-8 must not make a readable film unreadable
+        return av.open(str(path), "r", metadata_errors="replace")
     except PermissionError as e:
         raise InputError(f"{path}: permission denied reading the file") from e
     except av.error.EOFError as e:
@@ -245,10 +246,28 @@ def _pick_video_stream(container: av.container.InputContainer, path: Path) -> av
             continue
         return stream
     kinds = ", ".join(
-        f"{s.type} {s.codec_context.name if s.codec_context else 'unknown'}"
-        for s in container.streams
+        f"{s.type} {stream_codec_name(s)}" for s in container.streams
     )
     raise InputError(f"{path}: no video stream (streams: {kinds or 'none'})")
+
+
+def stream_codec_name(s: av.stream.Stream) -> str:
+    """A stream's codec name; data and attachment streams have no decoder (``unknown``)."""
+    for get in (lambda: s.codec_context.name, lambda: s.codec.name):
+        try:
+            name = get()
+        except AttributeError:
+            continue
+        if name:
+            return str(name)
+    return "unknown"
+
+
+def _language(s: av.stream.Stream) -> str | None:
+    try:
+        return s.language
+    except (AttributeError, UnicodeDecodeError):
+        return None
 
 
 def _summaries(container: av.container.InputContainer, video_index: int) -> dict[str, list]:
@@ -256,8 +275,7 @@ def _summaries(container: av.container.InputContainer, video_index: int) -> dict
     for s in container.streams:
         if s.index == video_index:
             continue
-        codec = s.codec_context.name if s.codec_context else (s.codec.name if s else "unknown")
-        summary = StreamSummary(s.index, s.type, codec, s.language)
+        summary = StreamSummary(s.index, s.type, stream_codec_name(s), _language(s))
         out[s.type if s.type in ("audio", "subtitle") else "other"].append(summary)
     return out
 

@@ -198,6 +198,25 @@ def _fill_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
     view[:, : plane.width] = data
 
 
+def _copy_others(source: VideoInfo, out: av.container.OutputContainer, dest: Path) -> None:
+    """Attachments (fonts, covers) go where the container holds them; data streams (timecode,
+    VANC, camera metadata) and whatever else carries no media are left out, said in one line."""
+    dropped = []
+    with open_input(source.path) as container:
+        for other in source.others:
+            ins = container.streams[other.index]
+            if ins.type == "attachment" and "matroska" in out.format.name:
+                try:
+                    out.add_stream_from_template(ins)
+                    continue
+                except (ValueError, av.error.FFmpegError, AttributeError):
+                    pass
+            dropped.append(f"#{other.index} {other.type} {other.codec}")
+    if dropped:
+        log.warning("%s: not copied (the %s output cannot hold them, or they carry no media): "
+                    "%s", dest.name, out.format.name, ", ".join(dropped))
+
+
 class _StreamCopier:
     """Reads the source's audio/subtitle packets with its own demuxer and muxes them in step.
 
@@ -252,13 +271,6 @@ class _StreamCopier:
                     codec,
                     index,
                 )
-        for other in source.others:  # fonts attached for ASS subtitles (Matroska)
-            ins = self.input.streams[other.index]
-            if ins.type == "attachment":
-                try:
-                    out.add_stream_from_template(ins)
-                except (ValueError, av.error.FFmpegError) as e:
-                    log.debug("%s: attachment #%d not copied: %s", dest.name, other.index, e)
         streams = [self.input.streams[i] for i in self.map]
         if streams and window is not None and window[0] > READ_MARGIN:
             # Skip straight to the excerpt (container-wide seek, backwards, with a margin).
@@ -573,6 +585,8 @@ class VideoWriter:
         if src.rotation:
             vs.set_display_rotation(src.rotation)
         self._stream = vs
+        if copy_streams and src.others:
+            _copy_others(src, self._out, dest)
         if copy_streams and (src.audio or src.subtitles):
             window = None
             if start or duration is not None:

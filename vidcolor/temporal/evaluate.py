@@ -169,7 +169,7 @@ def read_clip(path: Path, *, max_frames: int | None = None) -> tuple[list[np.nda
         import av
 
         try:
-            with av.open(str(path)) as container:
+            with av.open(str(path), metadata_errors="replace") as container:
                 if not container.streams.video:
                     raise InputError(f"{path} has no video stream")
                 stream = container.streams.video[0]
