@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 other error, 2 usage, 3 input, 4 output, 5 model, 6 flow, 7 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import traceback
@@ -83,5 +84,17 @@ def _run(argv: list[str], debug: bool) -> int:
         return 1
 
 
+def entry() -> None:
+    """The console script and ``python -m vidcolor``: exit with :func:`main`'s code. After an
+    interrupt the process ends at once: a library cut off half-way through its import (torch)
+    could otherwise end the interpreter's shut-down by the signal (-2) instead of 130."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
