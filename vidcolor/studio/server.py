@@ -12,7 +12,6 @@ import logging
 import secrets
 import socket
 from importlib import resources
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -260,7 +259,3 @@ def url_for(host: str, port: int, token: str) -> str:
 
 def new_token() -> str:
     return secrets.token_urlsafe(24)
-
-
-def static_dir() -> Path:
-    return Path(str(resources.files("vidcolor.studio").joinpath("static")))

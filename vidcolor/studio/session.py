@@ -28,7 +28,7 @@ from vidcolor import lab
 from vidcolor.colorize import Colorizer, colorize_rgb_array, resize, rotate
 from vidcolor.errors import InputError, OutputError, UsageError, VidcolorError
 from vidcolor.media.atomic import check_output_path
-from vidcolor.media.decode import frame_to_rgb, iter_frames, probe_video, seek_frames
+from vidcolor.media.decode import frame_to_rgb, iter_frames, probe_video
 from vidcolor.pipeline import ColorizeOptions, colorize_video
 from vidcolor.preview import _upright, render_rows
 from vidcolor.steer import make_steer_stage
@@ -552,12 +552,6 @@ class Studio:
                 steer.hints.append(replace(hint, frame=pos[hint.frame]))
         return SteerPlan(shots=[steer])
 
-    def preview(self, i: int) -> np.ndarray:
-        """The steered keyframe of shot ``i`` (what the page shows after each edit)."""
-        with self.lock:
-            key = self._key(self.shot(i).entry)
-        return self.image(i, key, "steered")[1]
-
     # ------------------------------------------------------------------ edits
     def _touch(self, *shots: ShotState) -> None:
         """Mark an edit: each touched shot gets a new version, unique across shots (the page's
@@ -915,30 +909,19 @@ class Studio:
         out = self.output
         info = probe_video(out)
         n = status.frames
-        picks = sorted({round(k * (n - 1) / (SHEET_FRAMES - 1)) for k in range(SHEET_FRAMES)})
+        picks = {round(k * (n - 1) / (SHEET_FRAMES - 1)) for k in range(SHEET_FRAMES)}
         shots = [(st.entry.first, st.entry.last) for st in self.shots]
         starts = {a for a, _ in shots}
-        frames = seek_frames(info, [self.frames.times[p] for p in picks if p < len(self.frames)])
-        pics = [_upright((frame_to_rgb(f, info=info) * 255.0 + 0.5).astype(np.uint8), info)
-                for f in frames]
-        rows = [(pics[k : k + 4], ", ".join(f"frame {p}" for p in picks[k : k + 4]))
-                for k in range(0, len(pics), 4)]
-        if rows:
-            rows[-1] = (rows[-1][0] + [np.zeros_like(pics[0])] * (4 - len(rows[-1][0])),
-                        rows[-1][1])
-        folder = self.folder / STUDIO_DIR
-        folder.mkdir(parents=True, exist_ok=True)
-        sheet = render_rows(rows)
-        tmp = folder / ".sheet.jpg.part"
-        Image.fromarray(sheet).save(tmp, format="JPEG", quality=90)
-        tmp.replace(folder / "sheet.jpg")
-        status.sheet = True
         flow = ReferenceFlow()
         values: list[float | None] = []
+        pics: dict[int, np.ndarray] = {}
         prev = None
-        with iter_frames(info, keep_frames=True) as reader:
+        with iter_frames(info, keep_frames=True) as reader:  # one pass: sheet and flicker
             for frame in reader:
-                rgb = torch.from_numpy(frame_to_rgb(frame, info=info)).permute(2, 0, 1)[None]
+                rgb_np = frame_to_rgb(frame, info=info)
+                if frame.index in picks:
+                    pics[frame.index] = _upright((rgb_np * 255.0 + 0.5).astype(np.uint8), info)
+                rgb = torch.from_numpy(rgb_np).permute(2, 0, 1)[None]
                 h, w = rgb.shape[-2:]
                 s = FLICKER_SHORT_SIDE / min(h, w)
                 small = resize(rgb, (max(2, round(h * s)), max(2, round(w * s)))).clamp(0, 1)
@@ -950,6 +933,17 @@ class Studio:
                 prev = small
                 if self._cancel.is_set():
                     break
+        folder = self.folder / STUDIO_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        order = sorted(pics)
+        rows = [([pics[p] for p in order[k : k + 4]],
+                 ", ".join(f"frame {p}" for p in order[k : k + 4]))
+                for k in range(0, len(order), 4)]
+        if rows:
+            blank = np.zeros_like(pics[order[0]])
+            rows[-1] = (rows[-1][0] + [blank] * (4 - len(rows[-1][0])), rows[-1][1])
+            _write_atomic(folder / "sheet.jpg", _jpeg(render_rows(rows)))
+            status.sheet = True
         status.flicker = values
         atomic_write_text(folder / "flicker.json", json.dumps(
             {"film": str(out), "metric": "warping error per frame (RGB squared, 0..3)",
@@ -969,6 +963,12 @@ class Studio:
             log.info("stopping the render")
         with contextlib.suppress(RuntimeError):
             self.wait_render(30)
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
 
 
 def _shrink(rgb: np.ndarray, width: int = 240) -> np.ndarray:
