@@ -1,7 +1,8 @@
-"""Build ``samples/gallery.png``: grey | vidcolor | original for the public-domain photos bundled
-in scikit-image, coloured by the shipped default model (or ``--model``).
+"""Build ``samples/gallery.png``: grey | each model | original for the public-domain photos
+bundled in scikit-image, coloured through the same path as ``vidcolor photo.jpg``.
 
-    .venv/bin/python samples/make_gallery.py --overwrite
+    .venv/bin/python samples/make_gallery.py --overwrite \
+        --models vidcolor-fusion-v1 vidcolor-fusion vidcolor-chromagan
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from vidcolor.models import DEFAULT_MODEL
 
 PHOTOS = ("astronaut", "chelsea", "rocket", "coffee")
 """Public domain or CC0 (see samples/README.md for sources and licences)."""
-ROW_HEIGHT = 200
+CELL = (300, 200)
+"""Every picture is fitted into a cell this size (width, height), so the columns line up."""
+LABEL_HEIGHT = 24
 WORKING_SHORT_SIDE = 224
 
 
@@ -33,37 +36,39 @@ def grey_of(rgb: np.ndarray) -> np.ndarray:
 
 
 def fit(rgb: np.ndarray) -> Image.Image:
+    """The picture scaled to fit a cell, centred on white."""
     img = Image.fromarray(rgb)
-    return img.resize((round(img.width * ROW_HEIGHT / img.height), ROW_HEIGHT), Image.LANCZOS)
+    s = min(CELL[0] / img.width, CELL[1] / img.height)
+    img = img.resize((round(img.width * s), round(img.height * s)), Image.LANCZOS)
+    cell = Image.new("RGB", CELL, "white")
+    cell.paste(img, ((CELL[0] - img.width) // 2, (CELL[1] - img.height) // 2))
+    return cell
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--models", nargs="+", default=[DEFAULT_MODEL])
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("gallery.png"))
     ap.add_argument("--overwrite", action="store_true")
     a = ap.parse_args()
     if a.out.exists() and not a.overwrite:
         raise SystemExit(f"{a.out} exists; use --overwrite")
-    colorizer = Colorizer.load(a.model, device="cpu", working_short_side=WORKING_SHORT_SIDE)
+    colorizers = [Colorizer.load(m, device="cpu", working_short_side=WORKING_SHORT_SIDE)
+                  for m in a.models]
+    labels = ["grey input", *a.models, "original"]
     rows = []
     for name in PHOTOS:
         rgb = getattr(data, name)()
         grey = grey_of(rgb)
-        ours = colorize_rgb_array(colorizer, grey)
-        rows.append([fit(grey), fit(ours), fit(rgb)])
-    width = max(sum(t.width for t in r) for r in rows)
-    sheet = Image.new("RGB", (width, 24 + ROW_HEIGHT * len(rows)), "white")
+        rows.append([fit(grey), *(fit(colorize_rgb_array(c, grey)) for c in colorizers),
+                     fit(rgb)])
+    sheet = Image.new("RGB", (CELL[0] * len(labels), LABEL_HEIGHT + CELL[1] * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
-    x = 0
-    for label, tile in zip(("grey input", "vidcolor", "original"), rows[0], strict=True):
-        draw.text((x + 6, 6), label, fill="black")
-        x += tile.width
+    for j, label in enumerate(labels):
+        draw.text((j * CELL[0] + 6, 6), label, fill="black")
     for i, row in enumerate(rows):
-        x = 0
-        for tile in row:
-            sheet.paste(tile, (x, 24 + i * ROW_HEIGHT))
-            x += tile.width
+        for j, tile in enumerate(row):
+            sheet.paste(tile, (j * CELL[0], LABEL_HEIGHT + i * CELL[1]))
     sheet.save(a.out)
     print(f"wrote {a.out}")
 

@@ -463,3 +463,88 @@ def test_guided_upsample_keeps_chroma_edges_sharp() -> None:
     assert bleed_g == 0 and bleed_b >= 4
     step = guided[0, 0, 0, edge] - guided[0, 0, 0, edge - 1]
     assert step > 0.9 * 80.0  # the whole step happens across one pixel
+
+
+# -- head mixing: confidence by spread, smoothing, damping (the blotch controls) -------------
+
+
+def _logits_for(centers: torch.Tensor, picks: list[list[int]], strength: float = 30.0):
+    """Logits (1, Q, 1, N): pixel n puts its mass evenly on the bins listed in picks[n]."""
+    q, n = centers.shape[0], len(picks)
+    logits = torch.full((1, q, 1, n), -strength)
+    for i, bins in enumerate(picks):
+        for b in bins:
+            logits[0, b, 0, i] = 0.0
+    return logits
+
+
+def test_spread_is_small_for_one_colour_and_large_for_two_far_apart():
+    centers = abbins.in_gamut_bins()
+    near = int(torch.cdist(centers[:1], centers)[0].argsort()[1])  # the neighbouring cell
+    far = int(torch.cdist(centers[:1], centers)[0].argmax())
+    s = abbins.spread(_logits_for(centers, [[0], [0, near], [0, far]]), centers)[0, 0, 0]
+    dist = float((centers[0] - centers[far]).norm())
+    assert float(s[0]) < 1.0 and float(s[1]) < 10.0
+    assert abs(float(s[2]) - dist / 2) < 1.0  # two equal modes: half their distance
+
+
+def test_mix_heads_defaults_are_v1_and_new_options_act():
+    from dataclasses import replace
+
+    from vidcolor.models.fusion import FusionConfig, mix_heads
+
+    centers = abbins.in_gamut_bins()
+    torch.manual_seed(0)
+    logits = torch.randn(1, centers.shape[0], 4, 6) * 3
+    ab_reg = torch.tanh(torch.randn(1, 2, 8, 12))
+    v1 = FusionConfig(mix=1.0, mix_confidence=True)
+    # v1's formula, written out: bin weight min(1, 2 x mix x (1 - normalised entropy))
+    ab_bins = F.interpolate(abbins.annealed_mean(logits, centers, v1.temperature), size=(8, 12),
+                            mode="bilinear", align_corners=False)
+    conf = F.interpolate(abbins.confidence(logits), size=(8, 12), mode="bilinear",
+                         align_corners=False)
+    w = (2.0 * conf).clamp(0, 1)
+    want = w * ab_bins + (1 - w) * lab.denormalize_ab(ab_reg)
+    assert torch.allclose(mix_heads(ab_reg, logits, centers, v1, (8, 12)), want, atol=1e-5)
+    # damp 1 fades everything by (1 - confidence); smoothing keeps the shape, changes values
+    damped = mix_heads(ab_reg, logits, centers, replace(v1, damp=1.0), (8, 12))
+    assert torch.allclose(damped, want * conf, atol=1e-5)
+    smooth = mix_heads(ab_reg, logits, centers, replace(v1, smooth=1), (8, 12))
+    assert smooth.shape == want.shape and not torch.allclose(smooth, want)
+    spread = mix_heads(ab_reg, logits, centers, replace(v1, confidence="spread"), (8, 12))
+    assert spread.shape == want.shape and not torch.allclose(spread, want)
+    with pytest.raises(ModelError, match="confidence must be one of"):
+        build_model("fusion", {**TINY_CONFIGS["fusion"], "confidence": "guess"})
+
+
+def test_new_inference_options_apply_to_an_old_checkpoint(tmp_path: Path):
+    """A v1 config has no 'damp' or 'smooth': they still apply at load time (defaults = v1)."""
+    model = tiny("fusion")
+    path = save_tiny(tmp_path / "old.safetensors", model, "fusion")
+    cfg = json.loads(path.with_suffix(".json").read_text())
+    for k in ("damp", "smooth", "confidence", "spread_ref"):
+        cfg["model"].pop(k, None)
+    path.with_suffix(".json").write_text(json.dumps(cfg))
+    plain, _ = load_model(path)
+    damped, _ = load_model(path, overrides={"damp": 1.0, "smooth": 1})
+    assert damped.cfg.damp == 1.0 and damped.cfg.smooth == 1 and plain.cfg.damp == 0.0
+
+
+def test_precision_auto_bf16_and_fallback(tiny_model: Path, monkeypatch):
+    import vidcolor.colorize as colorize
+    from vidcolor.colorize import Colorizer, resolve_precision
+    from vidcolor.errors import UsageError
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(colorize, "cpu_has_bf16", lambda: False)
+    assert resolve_precision("auto", cpu) == "fp32"  # no native bf16: the fallback
+    monkeypatch.setattr(colorize, "cpu_has_bf16", lambda: True)
+    assert resolve_precision("auto", cpu) == "bf16"
+    assert resolve_precision("fp32", cpu) == "fp32"
+    with pytest.raises(UsageError, match="precision must be one of"):
+        resolve_precision("fp8", cpu)
+    L = torch.rand(2, 1, 64, 96) * 100
+    fp32 = Colorizer.load(tiny_model, device="cpu", precision="fp32").predict(L)
+    bf16 = Colorizer.load(tiny_model, device="cpu", precision="bf16").predict(L)
+    assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
+    assert (bf16 - fp32).abs().mean() < 1.0  # ab units: bf16 rounding, not another result

@@ -93,6 +93,30 @@ def test_preview_rotated_is_upright(clip_rotated: Path, tmp_path: Path, copts) -
     pairs(out, 2, (48, 64))  # 64x48 coded, 90 degrees: shown 48 wide, 64 tall
 
 
+def test_preview_shows_the_film_output(clip_with_audio: Path, tmp_path: Path,
+                                       copts: ColorizeOptions) -> None:
+    """The sheet's colour frame is the film's own frame at that time (same working size,
+    temporal stage over the lead-in, guided upsampling), up to the film's lossy encode."""
+    from vidcolor.media.decode import frame_to_rgb, seek_frames
+    from vidcolor.pipeline import colorize_video
+    from vidcolor.preview import LEAD_FRAMES, tile_size
+
+    film = tmp_path / "film.mp4"
+    colorize_video(clip_with_audio, film, ColorizeOptions(model=copts.model, device="cpu",
+                                                          quiet=True, crf=0))
+    t = Fraction(8, 25)
+    assert LEAD_FRAMES >= 8  # the lead-in reaches back to frame 0: the same history as the film
+    sheet = make_preview(clip_with_audio, tmp_path / "s.png", PreviewOptions(colorize=copts,
+                                                                           at=(t,)))
+    info = probe_video(clip_with_audio)
+    tile = tile_size(*info.display_size)
+    [(_, colour)] = pairs(sheet, 1, tile)
+    frame = seek_frames(film, [t])[0]
+    want = np.asarray(Image.fromarray((frame_to_rgb(frame) * 255).round().astype(np.uint8))
+                      .resize(tile, Image.Resampling.LANCZOS)).astype(np.int16)
+    assert np.abs(colour - want).mean() < 3.0
+
+
 def test_preview_image(tiny_image: Path, tmp_path: Path, copts: ColorizeOptions) -> None:
     out = make_preview(tiny_image, tmp_path / "s.png", PreviewOptions(copts))
     [(grey, colour)] = pairs(out, 1, (32, 24))

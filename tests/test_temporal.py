@@ -84,7 +84,7 @@ def test_padder_pads_odd_sizes_to_multiple_and_unpads_exactly() -> None:
 def test_padder_min_size_and_errors() -> None:
     padder = InputPadder((37, 200), multiple=8, min_size=128)
     assert padder.padded_size == (128, 200)
-    with pytest.raises(UsageError, match="expected a 37x200 tensor to pad, got 36x200"):
+    with pytest.raises(ValueError, match="expected a 37x200 tensor to pad, got 36x200"):
         padder.pad(torch.zeros(1, 1, 36, 200))
 
 
@@ -154,7 +154,7 @@ def test_opencv_backends_recover_a_known_shift(backend: DisFlow | FarnebackFlow)
 
 
 def test_opencv_backend_rejects_mismatched_inputs() -> None:
-    with pytest.raises(UsageError, match=r"got \(1, 1, 20, 20\) and \(1, 1, 20, 24\)"):
+    with pytest.raises(ValueError, match=r"got \(1, 1, 20, 20\) and \(1, 1, 20, 24\)"):
         DisFlow()(torch.zeros(1, 1, 20, 20), torch.zeros(1, 1, 20, 24))
 
 
@@ -327,7 +327,7 @@ def test_bidirectional_returns_each_frame_once_in_order_with_bounded_buffer() ->
 def test_stage_rejects_size_change_with_sizes() -> None:
     stage = make_temporal_stage(TemporalOptions(flow="dis"))
     stage.push(TemporalItem(0, Fraction(0), torch.zeros(1, 24, 32), torch.zeros(2, 24, 32), None))
-    with pytest.raises(InputError, match="frame 1 is 24x30, earlier frames were 24x32"):
+    with pytest.raises(ValueError, match="frame 1 is 24x30, earlier frames were 24x32"):
         stage.push(
             TemporalItem(1, Fraction(1, 25), torch.zeros(1, 24, 30), torch.zeros(2, 24, 30), None)
         )

@@ -263,6 +263,7 @@ def run_bench(src: Path | str, options: BenchOptions = BenchOptions()) -> BenchR
         colorizer = Colorizer.load(
             copts.model_for_film, device=copts.device,
             working_short_side=settings.working_short_side,
+            precision=settings.precision,
         )
         ww, wh = _upright_working_size(colorizer, info)
         colorizer.predict(lab.grey_to_l(torch.full((1, 1, wh, ww), 0.5)))  # warm-up, not timed

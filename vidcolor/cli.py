@@ -15,6 +15,7 @@ from vidcolor.names import (
     ARCHITECTURE_NAMES,
     DEFAULT_MODEL,
     DEVICES,
+    PRECISIONS,
     PREVIEW_COUNT,
     STEER_MODEL,
     available_models,
@@ -23,9 +24,11 @@ from vidcolor.options import BatchOptions, ColorizeOptions, TrainOptions
 from vidcolor.presets import DEFAULT_PIPELINE, PipelineSettings, available_pipelines
 from vidcolor.temporal.api import FLOW_CHOICES, MODE_CHOICES
 
-COMMANDS = ("shots", "studio", "preview", "bench", "train", "eval-images", "eval-video", "batch")
+COMMANDS = ("shots", "studio", "preview", "probe", "bench", "train", "eval-images", "eval-video",
+            "batch")
 _PRESET = {f.name: f for f in fields(PipelineSettings)}
 _TRAIN = {f.name: f.default for f in fields(TrainOptions)}
+_WORKING = PipelineSettings().working_short_side
 _BATCH = {f.name: f.default for f in fields(BatchOptions)}
 
 
@@ -78,6 +81,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--working-size", type=int, dest="working_short_side", metavar="PX",
                    help=_preset_help("working_short_side"))
     p.add_argument("--saturation", type=float, metavar="X", help=_preset_help("saturation"))
+    p.add_argument("--precision", choices=PRECISIONS, help=_preset_help("precision"))
 
 
 def add_steer_args(p: argparse.ArgumentParser) -> None:
@@ -110,6 +114,7 @@ def colorize_options(a: argparse.Namespace) -> ColorizeOptions:
         codec=getattr(a, "codec", None),
         crf=getattr(a, "crf", None),
         saturation=a.saturation,
+        precision=getattr(a, "precision", None),
         start=getattr(a, "start", None),
         duration=getattr(a, "duration", None),
         overwrite=getattr(a, "overwrite", False),
@@ -226,6 +231,15 @@ def command_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument("--init", type=Path, help="start from this checkpoint's weights")
     tr.add_argument("--unfreeze-at", type=int, help="step at which the ImageNet encoder trains too")
+    tr.add_argument("--unfreeze-blocks", type=int, default=_TRAIN["unfreeze_blocks"],
+                    help="only the encoder's last N blocks train after --unfreeze-at "
+                    f"(default: {_TRAIN['unfreeze_blocks']}: all)")
+    tr.add_argument("--precision", default=_TRAIN["precision"], choices=PRECISIONS,
+                    help=f"autocast (default: {_TRAIN['precision']}: bf16 where the hardware has "
+                    "it)")
+    tr.add_argument("--val-folders", nargs="+", default=list(_TRAIN["val_folders"]),
+                    metavar="SUBFOLDER",
+                    help="validate on the held-out photos under these subfolders of --data only")
     tr.add_argument("--no-degrade", action="store_true", help="no archive-degradation augmentation")
     tr.add_argument("--tiny", action="store_true", help="tiny network (for smoke tests)")
     common(tr)
@@ -242,6 +256,13 @@ def command_parser() -> argparse.ArgumentParser:
     ei.add_argument("--degrade", action="store_true", help="degrade the grey inputs like old film")
     ei.add_argument("--split", default="all", choices=("all", "val", "train"),
                     help="all images, or only a training run's deterministic val/train split")
+    ei.add_argument("--under", nargs="+", default=[], metavar="SUBFOLDER",
+                    help="only the photos under these subfolders of DATA")
+    ei.add_argument("--working-size", type=int, default=_WORKING,
+                    help=f"the model's working short side, as for a photo (default: {_WORKING}; "
+                    "0: the image's own size)")
+    ei.add_argument("--precision", choices=PRECISIONS,
+                    help="model arithmetic (default: auto, as for a photo)")
     ei.add_argument("--temperature", type=float, help="bin head's annealed-mean temperature")
     ei.add_argument("--mix", type=float, help="weight of the bin head against regression (0-1)")
     ei.add_argument("--saturation", type=float, help="chroma multiplier (1 = as trained)")
@@ -264,6 +285,12 @@ def command_parser() -> argparse.ArgumentParser:
     add_pipeline_args(ev)
     common(ev)
 
+    pr = _command(sub, "probe", help="say what vidcolor would do with files, without colouring")
+    pr.add_argument("inputs", nargs="+", type=Path, metavar="FILE")
+    pr.add_argument("--to", default=".mp4", metavar="SUFFIX",
+                    help="the output container to plan for (default: .mp4)")
+    common(pr)
+
     bt = _command(sub, "batch", help="colour a whole archive, resumably")
     bt.add_argument("src", type=Path, help="folder (recursive) or a text manifest of paths")
     bt.add_argument("-o", "--output", type=Path, required=True, help="output folder")
@@ -282,6 +309,9 @@ def command_parser() -> argparse.ArgumentParser:
     bt.add_argument("--chunk-seconds", type=float, default=_BATCH["chunk_seconds"],
                     help=f"target segment length (default: {_BATCH['chunk_seconds']:g})")
     bt.add_argument("--report", type=Path, help="JSON report")
+    bt.add_argument("--dry-run", action="store_true",
+                    help="say what would be done with every item (as `vidcolor probe`); colour "
+                    "nothing")
     add_model_args(bt)
     add_pipeline_args(bt)
     common(bt)
@@ -410,7 +440,9 @@ def run(args: argparse.Namespace) -> int:
             val_every=args.val_every, ckpt_every=args.ckpt_every, val_max=args.val_max,
             workers=args.workers,
             seed=args.seed, device=args.device, resume=args.resume, init=args.init,
-            unfreeze_at=args.unfreeze_at, degrade=not args.no_degrade, tiny=args.tiny,
+            unfreeze_at=args.unfreeze_at, unfreeze_blocks=args.unfreeze_blocks,
+            precision=args.precision, val_folders=tuple(args.val_folders),
+            degrade=not args.no_degrade, tiny=args.tiny,
         ))
         print(f"final model: {path}")
         return 0
@@ -419,7 +451,9 @@ def run(args: argparse.Namespace) -> int:
 
         eval_images(args.data, EvalImagesOptions(
             model=args.model, device=args.device, size=args.size, json=args.json,
-            limit=args.limit, degrade=args.degrade, split=args.split,
+            limit=args.limit, degrade=args.degrade, split=args.split, under=tuple(args.under),
+            working_short_side=args.working_size or None,
+            **({"precision": args.precision} if args.precision else {}),
             overrides={k: v for k, v in (("temperature", args.temperature), ("mix", args.mix),
                                          ("saturation", args.saturation)) if v is not None}))
         return 0
@@ -431,6 +465,11 @@ def run(args: argparse.Namespace) -> int:
             json=args.json, plot=args.plot, max_frames=args.max_frames,
             reference=args.reference))
         return 0
+    if cmd == "probe":
+        from vidcolor.media.probe import probe_paths
+
+        suffix = args.to if args.to.startswith(".") else "." + args.to
+        return probe_paths(args.inputs, suffix)
     if cmd == "batch":
         from vidcolor.batch import run_batch
 
@@ -438,5 +477,5 @@ def run(args: argparse.Namespace) -> int:
             colorize=colorize_options(args), engine=args.engine, workers=args.workers,
             ray_address=args.ray_address, pattern=args.pattern, retry=args.retry,
             split_seconds=args.split_seconds, chunk_seconds=args.chunk_seconds,
-            report=args.report))
+            report=args.report, dry_run=args.dry_run))
     raise UsageError(f"unknown command {cmd!r}")

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from vidcolor import lab
 from vidcolor.errors import DeviceError, UsageError
 from vidcolor.models import DEFAULT_MODEL, load_model
-from vidcolor.names import DEVICES
+from vidcolor.names import DEVICES, PRECISIONS
 from vidcolor.upsample import guided_upsample
 
 log = logging.getLogger("vidcolor")
@@ -60,14 +60,36 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU runs bf16 natively (AVX-512 BF16 or AMX), where autocast pays."""
+    try:
+        return bool(torch.backends.mkldnn.is_available()) and bool(
+            torch.ops.mkldnn._is_mkldnn_bf16_supported()
+        )
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'auto' -> 'bf16' on a GPU or a CPU with native bf16, else 'fp32'."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" or cpu_has_bf16() else "fp32"
+
+
 @dataclass
 class Colorizer:
-    """A model on a device, run in batches at a working resolution (fp16/bf16 on CUDA)."""
+    """A model on a device, run in batches at a working resolution: channels-last, and under
+    bf16 autocast where the hardware has it (``precision`` 'fp32' turns that off)."""
 
     model: torch.nn.Module
     config: dict[str, Any]
     device: torch.device
     working_short_side: int
+    precision: str = "fp32"
+    """'fp32' or 'bf16' (resolved; see :func:`resolve_precision`)."""
 
     @classmethod
     def load(
@@ -77,13 +99,21 @@ class Colorizer:
         device: str = "auto",
         working_short_side: int = 224,
         overrides: dict[str, Any] | None = None,
+        precision: str = "auto",
     ) -> Colorizer:
         """Load a shipped model by name or a checkpoint by path onto the device."""
         dev = pick_device(device)
+        resolved = resolve_precision(precision, dev)
         net, cfg = load_model(model, device=dev, overrides=overrides)
-        if dev.type == "cuda":
-            net = net.to(memory_format=torch.channels_last)
-        return cls(net, cfg, dev, working_short_side)
+        net = net.to(memory_format=torch.channels_last)
+        return cls(net, cfg, dev, working_short_side, resolved)
+
+    def autocast(self) -> torch.autocast:
+        """The autocast context the model runs under (disabled for fp32)."""
+        if self.device.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast("cuda", dtype=dtype, enabled=self.precision != "fp32")
+        return torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16")
 
     @property
     def name(self) -> str:
@@ -98,12 +128,8 @@ class Colorizer:
     def predict(self, L: torch.Tensor) -> torch.Tensor:
         """L (B, 1, h, w) in 0..100, h and w multiples of 32 -> ab (B, 2, h, w) float32."""
         L = L.to(self.device, non_blocking=True)
-        if self.device.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-            with torch.autocast("cuda", dtype=dtype):
-                ab = self.model(L.contiguous(memory_format=torch.channels_last))["ab"]
-        else:
-            ab = self.model(L)["ab"]
+        with self.autocast():
+            ab = self.model(L.contiguous(memory_format=torch.channels_last))["ab"]
         return ab.float()
 
 
@@ -136,6 +162,34 @@ def chroma_from_lab(
     rgb = lab.lab_to_rgb(torch.cat([L_c, ab], 1))
     ycc = lab.rgb_to_ycbcr(rgb, matrix)
     return ycc[:, 1], ycc[:, 2]
+
+
+def frame_chroma(
+    unit: torch.Tensor,
+    ab_lo: torch.Tensor,
+    L_lo: torch.Tensor,
+    size: tuple[int, int],
+    *,
+    matrix: str,
+    interlaced: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cb, Cr (1, *size) of one frame from its full-resolution Y' ``unit`` (1, 1, H, W).
+
+    Interlaced: each field's chroma rows (every other row, as interlaced 4:2:0 lays them out)
+    are upsampled guided by that field's own lines, so colour follows each field's edges and
+    does not comb where the two fields differ (motion)."""
+    if not interlaced or size[0] < 2 or unit.shape[-2] < 2:
+        return chroma_from_lab(lab.grey_to_l(resize(unit, size)), ab_lo, L_lo, size,
+                               matrix=matrix)
+    cb = torch.empty(1, *size)
+    cr = torch.empty(1, *size)
+    for parity in (0, 1):
+        rows = len(range(parity, size[0], 2))
+        field = unit[..., parity::2, :]
+        L_f = lab.grey_to_l(resize(field, (rows, size[1])))
+        cb[:, parity::2], cr[:, parity::2] = chroma_from_lab(
+            L_f, ab_lo, L_lo, (rows, size[1]), matrix=matrix)
+    return cb, cr
 
 
 GAMUT_STEPS = 10

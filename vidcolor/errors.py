@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import errno
+
+IO_ERRNOS = frozenset({
+    errno.EIO, errno.ENOMEM, errno.EMFILE, errno.ENFILE, errno.ENXIO, errno.ENODEV,
+    errno.ESTALE, errno.ETIMEDOUT, errno.ECONNRESET, errno.EAGAIN, errno.EINTR,
+})
+"""errno values that say a file could not be read (disk, mount, memory), not that it is
+damaged: such a read failure stops the run instead of being skipped as bad data."""
+
 
 class VidcolorError(Exception):
     """Base of every error a user can cause; ``exit_code`` is what the CLI returns."""
 
     exit_code = 1
+    retryable = False
+    """Whether running again may succeed (a transient failure, not the input or options)."""
 
 
 class UsageError(VidcolorError):
@@ -19,6 +30,14 @@ class InputError(VidcolorError):
     """The input is missing, not media, has no video stream or no decodable frame."""
 
     exit_code = 3
+
+
+class ReadError(InputError):
+    """The input could not be read (an I/O failure such as EIO, ENOMEM or EMFILE, not damage):
+    the run stops and keeps nothing; run it again once the disk or mount is back (batch retries)."""
+
+    exit_code = 9
+    retryable = True
 
 
 class OutputError(VidcolorError):

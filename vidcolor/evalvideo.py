@@ -50,6 +50,7 @@ def eval_video(clip: Path, options: EvalVideoOptions) -> EvalResult | list:
         options.colorize.model,
         device=options.colorize.device,
         working_short_side=settings.working_short_side,
+        precision=settings.precision,
     )
 
     def colorize_fn(L: torch.Tensor) -> torch.Tensor:
@@ -89,9 +90,11 @@ def _eval_reference(clip: Path, options: EvalVideoOptions) -> list:
             f"--reference {ref}: the clip has {len(frames)} frames (0-{len(frames) - 1})"
         )
     auto = Colorizer.load(options.colorize.model, device=options.colorize.device,
-                          working_short_side=settings.working_short_side)
+                          working_short_side=settings.working_short_side,
+                          precision=settings.precision)
     guided = Colorizer.load(options.colorize.steer_model, device=options.colorize.device,
-                            working_short_side=settings.working_short_side)
+                            working_short_side=settings.working_short_side,
+                            precision=settings.precision)
     temporal = settings.temporal_options(device="cpu", flow_weights=options.colorize.flow_weights)
     scores = evaluate_steering(
         frames, automatic=auto, guided=guided, temporal=temporal,

@@ -12,6 +12,8 @@ STEER_MODEL = "vidcolor-exemplar"
 ARCHITECTURE_NAMES = ("fusion", "chromagan", "unet", "autoencoder", "exemplar")
 """Every architecture ``vidcolor train --model`` builds (``vidcolor.models.ARCHITECTURES``)."""
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "bf16", "fp32")
+"""Training autocast choices (`vidcolor train --precision`)."""
 PREVIEW_COUNT = 6
 """Frames of a contact sheet when neither ``--at`` nor ``--count`` is given."""
 

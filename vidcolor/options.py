@@ -28,6 +28,7 @@ class ColorizeOptions:
     codec: str | None = None
     crf: int | None = None
     saturation: float | None = None
+    precision: str | None = None
     start: Fraction | None = None
     duration: Fraction | None = None
     overwrite: bool = False
@@ -75,6 +76,7 @@ class ColorizeOptions:
             crf=self.crf,
             saturation=self.saturation,
             auto_keyframes=self.auto_keyframes,
+            precision=self.precision,
         )
 
 
@@ -102,6 +104,8 @@ class BatchOptions:
     parallel."""
     chunk_seconds: float = 60.0
     """Target length of a split film's segments (shorter when the film has few per worker)."""
+    dry_run: bool = False
+    """Only say what each item would be (``vidcolor probe`` of every input); colour nothing."""
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -147,6 +151,13 @@ class TrainOptions:
     unfreeze_at: int | None = None
     """Step at which the ImageNet encoder starts training (None: stays frozen)."""
     encoder_lr_scale: float = 0.1
+    unfreeze_blocks: int = 0
+    """How many of the encoder's last MBConv blocks train from ``unfreeze_at`` (0: all of it);
+    its batch-norm statistics stay frozen either way (batches are small)."""
+    precision: str = "auto"
+    """Autocast: "bf16", "fp32", or "auto" (bf16 on a GPU and on CPUs with native bf16)."""
+    val_folders: tuple[str, ...] = ()
+    """Subfolders of ``data`` whose held-out photos the run validates on (empty: all)."""
     degrade: bool = True
     tiny: bool = False
     model_overrides: dict[str, Any] = field(default_factory=dict)

@@ -6,10 +6,14 @@ batched model step in the calling thread, so memory stays flat whatever the film
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
+import math
 import os
 import queue
 import resource
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,23 +22,33 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import av
 import torch
 from PIL import Image, UnidentifiedImageError
 
 from vidcolor import lab
 from vidcolor.colorize import (
     Colorizer,
-    chroma_from_lab,
     colorize_rgb_array,
+    frame_chroma,
     pick_device,
     resize,
     rotate,
 )
 from vidcolor.errors import Cancelled, InputError, OutputError, UsageError
-from vidcolor.media.atomic import check_output_path
+from vidcolor.media.atomic import check_output_path, translate_os_error
 from vidcolor.media.decode import DecodedFrame, VideoInfo, iter_frames, luma_to_unit, probe_video
 from vidcolor.media.encode import VideoWriter, check_video_name, encode_chroma
-from vidcolor.media.image import IMAGE_EXTENSIONS, is_image_path, load_image, write_image
+from vidcolor.media.image import (
+    ANIMATION_FORMATS,
+    IMAGE_EXTENSIONS,
+    animation_loop,
+    is_animated,
+    is_image_path,
+    load_image,
+    write_animation,
+    write_image,
+)
 from vidcolor.options import ColorizeOptions
 from vidcolor.presets import PipelineSettings
 from vidcolor.progress import progress_bar
@@ -147,15 +161,39 @@ def _get(q: queue.Queue, stop: threading.Event, workers: Sequence[_Worker]) -> A
     return _END
 
 
-def _join_all(workers: Sequence[threading.Thread]) -> None:
-    """Join every started worker, even if Ctrl-C / SIGTERM arrives while waiting."""
+STOP_GRACE = 5.0
+"""Seconds a stopping pipeline waits for a worker blocked in I/O (a hung network mount)
+before it leaves it behind (workers are daemon threads) and goes on with the clean-up."""
+
+
+def _join_all(
+    workers: Sequence[threading.Thread], stop: threading.Event | None = None
+) -> None:
+    """Join every started worker, even if Ctrl-C / SIGTERM arrives while waiting.
+
+    Once ``stop`` is set (an error or an interrupt), a worker gets :data:`STOP_GRACE` seconds;
+    one still blocked in a read or write after that, or after a second Ctrl-C, is left behind
+    so that the run can end and clean up."""
     interrupted: BaseException | None = None
+    stopping_since: float | None = None
     for w in workers:
         while w.is_alive():
             try:
-                w.join()
+                w.join(0.1)
             except KeyboardInterrupt as exc:  # the workers see ``stop`` within 0.1 s
+                if interrupted is not None:  # a second Ctrl-C: do not wait any longer
+                    stopping_since = -math.inf
                 interrupted = exc
+                if stop is not None:
+                    stop.set()
+            if stop is None or not stop.is_set():
+                continue
+            now = time.monotonic()
+            stopping_since = now if stopping_since is None else stopping_since
+            if now - stopping_since > STOP_GRACE:
+                log.warning("%s is blocked (in I/O?) and does not stop; leaving it behind",
+                            w.name)
+                break
     if interrupted is not None:
         raise interrupted
 
@@ -212,6 +250,7 @@ def colorize_video(
         colorizer = Colorizer.load(
             options.model_for_film, device=options.device,
             working_short_side=settings.working_short_side,
+            precision=settings.precision,
         )
     else:
         colorizer.working_short_side = settings.working_short_side
@@ -220,7 +259,8 @@ def colorize_video(
         automatic = None
         if options.steered and options.model != options.steer_model:  # for unsteered shots
             automatic = Colorizer.load(options.model, device=options.device,
-                                       working_short_side=settings.working_short_side)
+                                       working_short_side=settings.working_short_side,
+                                       precision=settings.precision)
         stage = make_steer_stage(
             temporal, plan=plan, colorizer=colorizer, info=info, batch_size=settings.batch_size,
             saturation=settings.saturation, automatic=automatic,
@@ -275,10 +315,9 @@ def colorize_video(
                     return
                 t0 = time.perf_counter()
                 frame, unit = item.payload
-                L_c = lab.grey_to_l(resize(unit, chroma_shape))
-                cb, cr = chroma_from_lab(
-                    L_c, item.ab[None].cpu(), item.L[None].cpu(), chroma_shape,
-                    matrix=info.color_matrix,
+                cb, cr = frame_chroma(
+                    unit, item.ab[None].cpu(), item.L[None].cpu(), chroma_shape,
+                    matrix=info.color_matrix, interlaced=info.interlaced,
                 )
                 u = encode_chroma(cb[0].numpy(), subsampling=(1, 1), bit_depth=depth,
                                   full_range=info.full_range)
@@ -319,7 +358,7 @@ def colorize_video(
                     break
             times.temporal += time.perf_counter() - t0
             _put(q_out, _END, stop, [encoder])
-            _join_all([encoder])
+            _join_all([encoder], stop)
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"{dest}: render cancelled; no partial output was kept")
             _raise_worker_errors(decoder, encoder)
@@ -327,7 +366,7 @@ def colorize_video(
         finally:
             stop.set()
             try:
-                _join_all(started)
+                _join_all(started, stop)
             finally:
                 reader.close()
                 if finished and bar.total != written[0]:  # the container's count was an estimate
@@ -439,7 +478,8 @@ def colorize_image(
     check_output_path(dest, inputs=[src], overwrite=options.overwrite)
     if colorizer is None:
         colorizer = Colorizer.load(
-            options.model, device=options.device, working_short_side=settings.working_short_side
+            options.model, device=options.device, working_short_side=settings.working_short_side,
+            precision=settings.precision
         )
     else:
         colorizer.working_short_side = settings.working_short_side
@@ -447,11 +487,48 @@ def colorize_image(
     return write_image(dest, rgb, alpha=image.alpha, inputs=[src], overwrite=options.overwrite)
 
 
+def colorize_animation(
+    src: Path | str,
+    dest: Path | str,
+    options: ColorizeOptions = ColorizeOptions(),
+    *,
+    colorizer: Colorizer | None = None,
+) -> VideoResult:
+    """Colour an animated GIF, APNG or WebP back to an animated image: the film pipeline (so
+    the temporal stage steadies it) into a lossless intermediate, then every frame with its
+    own duration and the source's loop count."""
+    src, dest = Path(src), Path(dest)
+    check_output_path(dest, inputs=[src], overwrite=options.overwrite)
+    _check_dest_kind(src, dest, image=False)
+    try:
+        tmp_dir = tempfile.TemporaryDirectory(prefix=".vidcolor-anim-", dir=dest.parent)
+    except OSError as e:
+        raise translate_os_error(e, dest) from e
+    with tmp_dir as tmp:
+        mid = Path(tmp) / "frames.mkv"
+        lossless = dataclasses.replace(options, codec="libx264", crf=0, overwrite=True)
+        result = colorize_video(src, mid, lossless, colorizer=colorizer)
+        frames, times, last = [], [], Fraction(1, 10)
+        with av.open(str(mid)) as container:
+            for f in container.decode(video=0):
+                frames.append(f.to_ndarray(format="rgb24"))
+                times.append(Fraction(f.pts) * f.time_base)
+                if f.duration:
+                    last = Fraction(f.duration) * f.time_base
+        steps = [b - a for a, b in itertools.pairwise(times)]
+        durations = [round(1000 * d) for d in [*steps, last]]
+        write_animation(dest, frames, durations, loop=animation_loop(src), inputs=[src],
+                        overwrite=options.overwrite)
+    return dataclasses.replace(result, output=dest)
+
+
 def _check_dest_kind(src: Path, dest: Path, *, image: bool) -> None:
     """A film needs a video file name and a photo an image file name (checked before the model)."""
     if image and not is_image_path(dest):
         exts = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise OutputError(f"{dest}: not an image file name for the image {src} (use {exts})")
+    if not image and dest.suffix.lower() in ANIMATION_FORMATS and is_animated(src):
+        return  # an animation back to an animated image
     if not image and is_image_path(dest):
         raise OutputError(
             f"{dest}: an image file name for the film {src}; use .mp4, .mkv, .mov, .avi or .webm"
@@ -468,7 +545,7 @@ def _check_input(src: Path, options: ColorizeOptions | None = None) -> bool:
         raise InputError(f"{src}: no such file{hint}")
     if src.is_dir():
         raise InputError(f"{src}: is a directory, not a film or image")
-    if is_image_path(src):
+    if is_image_path(src) and not is_animated(src):
         try:
             with Image.open(src) as img:
                 img.size  # noqa: B018 - the header alone tells a real image
@@ -526,7 +603,8 @@ def colorize_paths(
         _check_dest_kind(src, dest, image=image)
     model = options.model_for_film if not all(images) else options.model
     colorizer = Colorizer.load(
-        model, device=options.device, working_short_side=settings.working_short_side
+        model, device=options.device, working_short_side=settings.working_short_side,
+        precision=settings.precision
     )
     if create:
         try:
@@ -538,6 +616,8 @@ def colorize_paths(
         dest = output_for(src, out, many=many)
         if image:
             results.append(colorize_image(src, dest, options, colorizer=colorizer))
+        elif dest.suffix.lower() in ANIMATION_FORMATS:
+            results.append(colorize_animation(src, dest, options, colorizer=colorizer))
         else:
             results.append(colorize_video(src, dest, options, colorizer=colorizer))
     return results

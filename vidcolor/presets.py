@@ -10,7 +10,7 @@ from typing import Any
 
 from vidcolor.errors import UsageError
 from vidcolor.media.encode import CODECS
-from vidcolor.names import shipped_dir
+from vidcolor.names import PRECISIONS, shipped_dir
 from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES, TemporalOptions
 
 DEFAULT_PIPELINE = "balanced"
@@ -41,6 +41,9 @@ class PipelineSettings:
     container: str = field(default="mp4", metadata={"help": "container of batch outputs"})
     saturation: float = field(default=1.0, metadata={
         "help": "chroma multiplier (1 = as trained)", "flag": "--saturation"})
+    precision: str = field(default="auto", metadata={
+        "help": "model arithmetic: auto (bf16 where the CPU or GPU has it), bf16 or fp32",
+        "flag": "--precision"})
     auto_keyframes: bool = field(default=False, metadata={
         "help": "per shot, carry the frame the model is surest of through the shot",
         "flag": "--auto-keyframes"})
@@ -71,6 +74,9 @@ class PipelineSettings:
         if self.codec not in CODECS:
             raise UsageError(f"{setting_label('codec')} must be one of {', '.join(CODECS)}, "
                              f"got {self.codec!r}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"{setting_label('precision')} must be one of "
+                             f"{', '.join(PRECISIONS)}, got {self.precision!r}")
         if not 0 <= self.crf <= 51:
             raise UsageError(f"{setting_label('crf')} must be in 0..51, got {self.crf}")
         if not 0.0 <= self.saturation <= 3.0:

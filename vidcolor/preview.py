@@ -1,5 +1,7 @@
 """``vidcolor preview``: a PNG contact sheet of a few frames, grey beside coloured, to judge a
-model or preset in seconds before colouring a whole film."""
+model or preset in seconds before colouring a whole film. Film frames are coloured through the
+film's own path (working size, temporal stage over a lead-in, guided upsampling at full
+resolution), so the sheet shows what the film will look like."""
 
 from __future__ import annotations
 
@@ -112,12 +114,19 @@ class PreviewOptions:
         return DEFAULT_COUNT if self.count is None else self.count
 
 
+LEAD_FRAMES = 12
+"""Frames before each previewed one that go through the temporal stage first, so the preview
+shows the stabilised colour the film will have there (the stage resets at cuts, as in a run)."""
+
+
 @dataclass
 class _Shot:
-    """One picture for the sheet: its grey version (uint8 RGB, upright) and its label."""
+    """One picture for the sheet: its grey version (uint8 RGB, upright) and its label; a film's
+    frames also carry the frames that lead up to it (for the temporal stage)."""
 
     grey: np.ndarray
     label: str
+    frames: list[DecodedFrame] = field(default_factory=list)
 
 
 def format_time(t: Fraction | float) -> str:
@@ -242,7 +251,53 @@ def _film_shots(info: VideoInfo, options: PreviewOptions) -> list[_Shot]:
                         info.path, len(unique), len(unique), len(frames))
         frames = unique
     tile = tile_size(*info.display_size)
-    return [_Shot(_frame_grey(f, info, tile), format_time(f.time)) for f in frames]
+    return [_Shot(_frame_grey(f, info, tile), format_time(f.time), _lead_in(info, f))
+            for f in frames]
+
+
+def _lead_in(info: VideoInfo, target: DecodedFrame) -> list[DecodedFrame]:
+    """The LEAD_FRAMES frames before ``target`` and ``target`` itself, in order."""
+    step = 1 / info.fps if info.fps else Fraction(1, 25)
+    start = max(Fraction(0), target.time - LEAD_FRAMES * step)
+    frames: list[DecodedFrame] = []
+    with iter_frames(info, start=start) as reader:
+        for frame in reader:
+            if frame.time > target.time:
+                break
+            frames.append(frame)
+    return frames[-(LEAD_FRAMES + 1):] or [target]
+
+
+@torch.inference_mode()
+def colour_film_frame(
+    frames: list[DecodedFrame], info: VideoInfo, colorizer: Colorizer, settings, tile
+) -> np.ndarray:
+    """The last of ``frames`` coloured as ``vidcolor film`` colours it: the film's working
+    size, the temporal stage over the lead-in, chroma upsampled guided by the full-resolution
+    luma, then shown upright at ``tile`` size."""
+    from vidcolor.colorize import lab_to_rgb_keep_l, resize, rotate
+    from vidcolor.pipeline import frame_unit
+    from vidcolor.temporal import make_temporal_stage
+    from vidcolor.temporal.stabilize import run_stage_on_sequence
+    from vidcolor.upsample import guided_upsample
+
+    size = colorizer.size_for(info.height, info.width)
+    units = [frame_unit(f) for f in frames]
+    L = torch.cat([lab.grey_to_l(resize(u, size)) for u in units])
+    ab = torch.cat([
+        rotate(colorizer.predict(rotate(L[i : i + 8], info.rotation)), info.rotation, undo=True)
+        for i in range(0, L.shape[0], 8)
+    ]).cpu() * settings.saturation
+    if settings.flow != "none" and len(frames) > 1:
+        stage = make_temporal_stage(settings.temporal_options(device="cpu"))
+        ab = run_stage_on_sequence(stage, L, ab)
+    L_full = lab.grey_to_l(units[-1])
+    rgb = lab_to_rgb_keep_l(L_full, guided_upsample(ab[-1:], L[-1:], L_full))
+    rgb8 = (rgb[0].permute(1, 2, 0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+    img = Image.fromarray(_upright(rgb8, info))
+    if img.size != tile:
+        img = img.resize(tile, Image.Resampling.LANCZOS)
+    return np.asarray(img)
 
 
 def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
@@ -315,6 +370,7 @@ def make_preview(
                           f"got '{dest.suffix}'")
     check_output_path(dest, inputs=[src], overwrite=options.overwrite)
     settings = options.colorize.settings()
+    info = None
     if is_image_path(src):
         if options.at is not None or options.count not in (None, 1):
             log.warning("%s: an image has one frame; --at / --count ignored", src)
@@ -327,13 +383,18 @@ def make_preview(
         options.colorize.model,
         device=options.colorize.device,
         working_short_side=settings.working_short_side,
+        precision=settings.precision,
     )
     log.info("preview: %d frame(s) of %s with %s on %s", len(shots), src.name, colorizer.name,
              colorizer.device)
-    pairs = [
-        (s.grey, colorize_rgb_array(colorizer, s.grey, saturation=settings.saturation), s.label)
-        for s in shots
-    ]
+    pairs = []
+    for s in shots:
+        if info is None:  # a still: coloured as `vidcolor photo.jpg` colours it
+            colour = colorize_rgb_array(colorizer, s.grey, saturation=settings.saturation)
+        else:
+            tile = (s.grey.shape[1], s.grey.shape[0])
+            colour = colour_film_frame(s.frames, info, colorizer, settings, tile)
+        pairs.append((s.grey, colour, s.label))
     out = write_image(dest, render_sheet(pairs), inputs=[src], overwrite=options.overwrite)
     log.info("contact sheet: %s", out)
     return out

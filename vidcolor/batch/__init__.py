@@ -86,6 +86,8 @@ def run_batch(src: Path | str, outdir: Path | str, options: BatchOptions = Batch
     if outdir.exists() and not outdir.is_dir():
         raise OutputError(f"{outdir}: exists and is not a folder")
     root, items = discover(src, outdir, container=settings.container, pattern=options.pattern)
+    if options.dry_run:
+        return _dry_run(items, settings.container)
     identity = settings_identity(copts)  # a bad --model fails here, before any work
     if options.engine == "ray":  # fail fast: Ray missing, or nothing at the address
         from vidcolor.batch.ray_engine import check_reachable, require_ray
@@ -99,6 +101,19 @@ def run_batch(src: Path | str, outdir: Path | str, options: BatchOptions = Batch
         raise OutputError(f"{outdir}: cannot create the output folder ({e.strerror})") from e
     with batch_lock(outdir):
         return _Batch(root, outdir, items, identity, options).run()
+
+
+def _dry_run(items: list[Item], container: str) -> int:
+    """``batch --dry-run``: every item's plan (as ``vidcolor probe``) and where it would go."""
+    from vidcolor.media.probe import probe_file
+
+    bad = 0
+    for it in items:
+        plan = probe_file(it.src, "." + container)
+        print(plan.format() + ("" if plan.error else f"\n  -> {it.dest}"))
+        bad += plan.error is not None
+    print(f"{len(items)} items: {len(items) - bad} would be coloured, {bad} cannot be")
+    return 1 if bad else 0
 
 
 class _Batch:

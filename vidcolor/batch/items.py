@@ -14,15 +14,17 @@ import av
 import av.error
 
 from vidcolor.errors import InputError, UsageError
-from vidcolor.media.image import IMAGE_EXTENSIONS, is_image_path
+from vidcolor.media.image import IMAGE_EXTENSIONS, is_animated, is_image_path
 
 log = logging.getLogger("vidcolor")
 
 VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".m2v", ".ts", ".mts",
     ".m2ts", ".mxf", ".flv", ".wmv", ".asf", ".3gp", ".ogv", ".vob", ".dv", ".y4m", ".nut",
+    ".gif", ".apng",
 })
-"""Extensions a folder walk takes as films (a manifest may name any file)."""
+"""Extensions a folder walk takes as films (a manifest may name any file); an animated PNG is
+one too, found by its content."""
 
 MANIFEST_MAX_BYTES = 64 << 20
 """A manifest larger than this is surely not a text list of paths."""
@@ -122,7 +124,7 @@ def discover(
         rel = PurePosixPath(p.relative_to(root).as_posix())
         if pattern and not rel.match(pattern):
             continue
-        media = "image" if is_image_path(p) else "video"
+        media = "image" if is_image_path(p) and not is_animated(p) else "video"
         items.append(Item(rel.as_posix(), p, out_abs / output_name(rel, media, container), media))
     return root, _resolve_collisions(items, container)
 

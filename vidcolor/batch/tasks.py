@@ -71,7 +71,8 @@ def get_colorizer(options: ColorizeOptions) -> Colorizer:
     if key not in _COLORIZERS:
         settings = options.settings()
         _COLORIZERS[key] = Colorizer.load(
-            options.model, device=options.device, working_short_side=settings.working_short_side
+            options.model, device=options.device, working_short_side=settings.working_short_side,
+            precision=settings.precision
         )
     return _COLORIZERS[key]
 
@@ -156,7 +157,7 @@ def execute(task: Task, options: ColorizeOptions) -> TaskResult:
             log.debug("%s: %s failed", task.key, task.kind, exc_info=True)
         return TaskResult(
             task, False, seconds=time.perf_counter() - t0, error=_one_line(exc),
-            retryable=not isinstance(exc, VidcolorError), worker=worker_name(),
+            retryable=not isinstance(exc, VidcolorError) or exc.retryable, worker=worker_name(),
             error_type=type(exc).__name__, disk_full=_disk_full(exc),
         )
     return TaskResult(task, True, frames=frames, seconds=time.perf_counter() - t0, scan=scan,

@@ -10,6 +10,7 @@ Clock conventions (used by :mod:`vidcolor.media.encode` too):
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import av
 import av.error
 import numpy as np
 
-from vidcolor.errors import InputError
+from vidcolor.errors import IO_ERRNOS, InputError, ReadError
 
 log = logging.getLogger("vidcolor")
 
@@ -43,6 +44,18 @@ _AVCOL_RANGE_MPEG = 1
 
 _DECODE_ERRORS = (av.error.FFmpegError,)
 """Per-packet failures that are counted and skipped (InvalidDataError and friends)."""
+def io_failure(e: BaseException) -> bool:
+    """True for an operating-system failure to read (see IO_ERRNOS), never for damaged data."""
+    return isinstance(e, OSError | MemoryError) and getattr(e, "errno", None) in IO_ERRNOS
+
+
+def read_error(path: object, e: BaseException, where: str) -> ReadError:
+    """The one-line error for an I/O failure while reading ``path``."""
+    reason = getattr(e, "strerror", None) or errno.errorcode.get(getattr(e, "errno", 0), "")
+    return ReadError(
+        f"{path}: read error {where} ({reason or _short(e)}): this is the disk, mount or memory, "
+        "not damage in the file; nothing was written, run it again once it reads"
+    )
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,16 @@ class VideoInfo:
     audio: tuple[StreamSummary, ...] = ()
     subtitles: tuple[StreamSummary, ...] = ()
     others: tuple[StreamSummary, ...] = ()
+    field_order: int = 0
+    """AVFieldOrder of the stream: 0 unknown, 1 progressive, 2/4 top field first, 3/5 bottom."""
+    interlaced: bool = False
+    """Interlaced pictures (tagged so, or the first frames say so): chroma is made per field
+    and the output is coded interlaced in the same field order."""
+
+    @property
+    def top_field_first(self) -> bool:
+        """Field dominance of an interlaced source (top first unless tagged bottom first)."""
+        return self.field_order not in (3, 5)
 
     @property
     def start_time(self) -> Fraction:
@@ -129,8 +152,10 @@ class VideoInfo:
         rot = f", rotated {self.rotation} deg" if self.rotation else ""
         rng = "full" if self.full_range else "limited"
         extra = ", ".join(str(s) for s in (*self.audio, *self.subtitles))
+        scan = (f", interlaced {'top' if self.top_field_first else 'bottom'} field first"
+                if self.interlaced else "")
         return (
-            f"{self.path.name}: {self.codec} {self.width}x{self.height}{rot}, {fps}, {dur}, "
+            f"{self.path.name}: {self.codec} {self.width}x{self.height}{rot}{scan}, {fps}, {dur}, "
             f"{self.pix_fmt} ({self.bit_depth}-bit {rng} {self.color_matrix})"
             + (f"; {extra}" if extra else "")
         )
@@ -219,14 +244,20 @@ def open_input(path: Path) -> av.container.InputContainer:
         return av.open(str(path), "r", metadata_errors="replace")
     except PermissionError as e:
         raise InputError(f"{path}: permission denied reading the file") from e
+    except (OSError, MemoryError) as e:
+        if not io_failure(e):
+            raise _not_media(path, e) from e
+        raise read_error(path, e, "opening it") from e
     except av.error.EOFError as e:
         size = path.stat().st_size
         raise InputError(f"{path}: no media data (file ends after {size} bytes)") from e
-    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
-        size = path.stat().st_size
-        raise InputError(
-            f"{path}: not a media file FFmpeg can read ({size} bytes; {_short(e)})"
-        ) from e
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise _not_media(path, e) from e
+
+
+def _not_media(path: Path, e: BaseException) -> InputError:
+    size = path.stat().st_size
+    return InputError(f"{path}: not a media file FFmpeg can read ({size} bytes; {_short(e)})")
 
 
 def _short(e: BaseException) -> str:
@@ -357,6 +388,10 @@ def probe_video(path: Path | str) -> VideoInfo:
         else:
             full_range = int(first.color_range or 0) == _AVCOL_RANGE_JPEG
         grey = all(_chroma_is_neutral(f, luma_fmt) for f, _ in frames)
+        try:
+            order = int(getattr(vs.codec_context, "field_order", 0) or 0)
+        except (TypeError, ValueError):
+            order = 0
         sar = _fraction(vs.sample_aspect_ratio) or Fraction(1)
         disp_w, disp_h = max(1, round(width * sar)), height
         if abs(rotation) == 90:
@@ -402,6 +437,10 @@ def probe_video(path: Path | str) -> VideoInfo:
             audio=tuple(summaries["audio"]),
             subtitles=tuple(summaries["subtitle"]),
             others=tuple(summaries["other"]),
+            field_order=order,
+            interlaced=order in (2, 3, 4, 5) or (
+                order == 0 and any(bool(getattr(f, "interlaced_frame", False)) for f, _ in frames)
+            ),
         )
 
 
@@ -441,6 +480,8 @@ class _FrameSource:
                     yield packet
                 return
             except _DECODE_ERRORS as e:
+                if io_failure(e):
+                    raise read_error(self.container.name, e, f"after {self.packets} packets") from e
                 self.damaged_packets += 1
                 failures += 1
                 log.debug("%s: demux error: %s", self.container.name, _short(e))
@@ -458,6 +499,8 @@ class _FrameSource:
             try:
                 decoded = self.stream.decode(packet)
             except _DECODE_ERRORS as e:
+                if io_failure(e):
+                    raise read_error(self.container.name, e, f"after {self.packets} packets") from e
                 self.damaged_packets += 1
                 log.debug("%s: decode error: %s", self.container.name, _short(e))
                 continue
@@ -505,6 +548,8 @@ class FrameReader:
         self.end = self.start + Fraction(duration) if duration is not None else None
         self.keep_frames = keep_frames
         self.frames_read = 0
+        self._resized = 0
+        """Frames of another size than the first, scaled to it."""
         self._container: av.container.InputContainer | None = None
         self._source: _FrameSource | None = None
         self._iter: Iterator[DecodedFrame] | None = None
@@ -607,16 +652,21 @@ class FrameReader:
     def _make(self, frame: av.VideoFrame, pts: int, t: Fraction, luma_fmt: str) -> DecodedFrame:
         info = self.info
         native = frame
+        if (frame.width, frame.height) != (info.width, info.height):
+            # FFmpeg's way: frames of another size are scaled to the first frame's size.
+            if not self._resized:
+                log.warning(
+                    "%s: the frame size changes mid-stream from %dx%d to %dx%d at frame %d; "
+                    "such frames are scaled to %dx%d", info.path, info.width, info.height,
+                    frame.width, frame.height, self.frames_read, info.width, info.height,
+                )
+            self._resized += 1
+            native = frame = frame.reformat(width=info.width, height=info.height)
         if frame.format.name != luma_fmt:
             frame = frame.reformat(
                 format=luma_fmt, dst_colorspace=_SWS_COLORSPACE[info.color_matrix]
             )
         y = _plane_array(frame.planes[0], info.bit_depth)
-        if y.shape != (info.height, info.width):
-            raise InputError(
-                f"{info.path}: frame size changed mid-stream from {info.width}x{info.height} "
-                f"to {y.shape[1]}x{y.shape[0]} at frame {self.frames_read}"
-            )
         decoded = DecodedFrame(
             index=self.frames_read,
             pts=pts,

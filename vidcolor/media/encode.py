@@ -26,7 +26,9 @@ from vidcolor.media.decode import (
     DecodedFrame,
     VideoInfo,
     _short,
+    io_failure,
     open_input,
+    read_error,
 )
 
 log = logging.getLogger("vidcolor")
@@ -250,6 +252,11 @@ class _StreamCopier:
                 continue
             except (ValueError, av.error.FFmpegError) as e:
                 reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if ins.type == "audio" and ins.codec_context is None:
+                log.warning("%s: audio stream #%d has no readable sample description (%s); it "
+                            "cannot be copied or re-encoded and is left out", dest.name, index,
+                            reason)
+                continue
             if ins.type == "audio":
                 tr = _AudioTranscoder(ins, out, window=window, shift=shift)
                 log.warning(
@@ -282,7 +289,11 @@ class _StreamCopier:
         self._stop_after = (
             window[1] + READ_MARGIN if window is not None and window[1] is not None else None
         )
+        self._streams = streams
         self._packets = self.input.demux(streams) if streams else iter(())
+        self._last_dts: dict[int, int] = {}
+        self.damaged = 0
+        """Audio/subtitle packets skipped as damaged (unreadable, repeated or out of order)."""
         self._pending: av.Packet | None = None
         self._exhausted = not streams
         self.muxed = 0
@@ -298,15 +309,8 @@ class _StreamCopier:
         """Mux every copied packet whose time is <= t (all remaining ones if t is None)."""
         while not self._exhausted:
             if self._pending is None:
-                try:
-                    self._pending = next(self._packets)
-                except StopIteration:
-                    self._exhausted = True
-                    break
-                except av.error.FFmpegError as e:
-                    log.warning(
-                        "%s: audio/subtitle read error, rest not copied: %s", self.input.name, e
-                    )
+                self._pending = self._next_packet()
+                if self._pending is None:
                     self._exhausted = True
                     break
             packet = self._pending
@@ -318,6 +322,27 @@ class _StreamCopier:
                 break
             self._pending = None
             self._mux(packet, pt)
+
+    def _next_packet(self) -> av.Packet | None:
+        """The next audio/subtitle packet; damage is skipped and reading resumes (as for the
+        video), an I/O failure stops the run (ReadError); None at the end."""
+        failures = 0
+        while True:
+            try:
+                return next(self._packets)
+            except StopIteration:
+                return None
+            except av.error.FFmpegError as e:
+                if io_failure(e):
+                    raise read_error(self.input.name, e, "copying the sound") from e
+                failures += 1
+                self.damaged += 1
+                log.debug("%s: audio/subtitle demux error: %s", self.input.name, e)
+                if failures >= 32:
+                    log.warning("%s: audio/subtitle data unreadable after %d packets; the rest "
+                                "of the sound is not copied", self.input.name, self.muxed)
+                    return None
+                self._packets = self.input.demux(self._streams)
 
     def _mux(self, packet: av.Packet, pt: Fraction | None) -> None:
         index = packet.stream.index
@@ -351,8 +376,20 @@ class _StreamCopier:
                 packet.pts -= off
             if packet.dts is not None:
                 packet.dts -= off
+        last = self._last_dts.get(index)
+        dts = packet.dts if packet.dts is not None else packet.pts
+        if last is not None and dts is not None and dts <= last:
+            self.damaged += 1  # a repeated or out-of-order packet (a bad splice): not copied
+            return
+        if dts is not None:
+            self._last_dts[index] = dts
         packet.stream = self.map[index]
-        self.out.mux(packet)
+        try:
+            self.out.mux(packet)
+        except av.error.FFmpegError as e:
+            raise OutputError(
+                f"{self.out.name}: copying stream #{index} failed ({_short(e)})"
+            ) from e
         self.muxed += 1
 
     def finish(self) -> None:
@@ -360,6 +397,9 @@ class _StreamCopier:
         self.mux_until(None)
         for tr in self.transcoders.values():
             tr.flush()
+        if self.damaged:
+            log.warning("%s: %d damaged audio/subtitle packets (unreadable, repeated or out of "
+                        "order) were not copied", self.input.name, self.damaged)
         self.close()
 
     def close(self) -> None:
@@ -563,6 +603,11 @@ class VideoWriter:
             # Without B-frames dts == pts, so the muxer's track duration is exact for VFR too.
             opts["bf"] = "0"
         opts.update(options)
+        if src.interlaced:  # keep the scan: field-coded output in the source's field order
+            opts["flags"] = "+ildct+ilme"
+            if self.codec == "libx264":
+                field = "tff=1" if src.top_field_first else "bff=1"
+                opts["x264-params"] = ":".join(p for p in (opts.get("x264-params"), field) if p)
         vs.width, vs.height = src.width, src.height
         vs.pix_fmt = self.pix_fmt
         if self._out.format.name == "avi" and src.fps:
@@ -573,6 +618,13 @@ class VideoWriter:
         cc.time_base = self.out_time_base
         if src.sample_aspect_ratio != 1:
             cc.sample_aspect_ratio = src.sample_aspect_ratio
+        if src.interlaced:
+            cc.field_order = src.field_order if src.field_order in (2, 3, 4, 5) else (
+                2 if src.top_field_first else 3)
+            if self.codec not in ("libx264", "mpeg2video", "mpeg4"):
+                log.warning("%s: %s is coded progressive here; the output is tagged %s field "
+                            "first but each frame is coded as one picture", dest.name,
+                            self.codec, "top" if src.top_field_first else "bottom")
         self.color_range = _AVCOL_RANGE_JPEG if src.full_range else _AVCOL_RANGE_MPEG
         self.colorspace = _COLORSPACE_BY_MATRIX[src.color_matrix]
         cc.color_range = self.color_range
@@ -634,9 +686,12 @@ class VideoWriter:
             self._durations[out_pts] = int(duration)
         frame.color_range = self.color_range
         frame.colorspace = self.colorspace
-        try:
-            if self._copier is not None:
+        if self._copier is not None:
+            try:
                 self._copier.mux_until(int(pts) * src.time_base)
+            except OSError as e:
+                raise translate_os_error(e, self.dest) from e
+        try:
             self._mux_video(self._stream.encode(frame))
         except OSError as e:
             raise translate_os_error(e, self.dest) from e

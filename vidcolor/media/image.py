@@ -23,6 +23,10 @@ _PIL_FORMAT = {
     ".tiff": "TIFF",
 }
 _HAS_ALPHA = {".png", ".webp", ".tif", ".tiff"}
+ANIMATION_FORMATS = {".gif": "GIF", ".png": "PNG", ".apng": "PNG", ".webp": "WEBP"}
+"""Animated-image outputs (an animated source may go back to one of these, frame by frame)."""
+ANIMATED_INPUTS = (".gif", ".png", ".apng")
+"""Animated images coloured as films (their frames decoded by FFmpeg)."""
 
 
 def is_image_path(path: Path | str) -> bool:
@@ -108,6 +112,60 @@ def write_image(
     try:
         with atomic_output(path) as tmp:
             img.save(tmp, format=fmt, **options)
+    except OSError as e:
+        raise translate_os_error(e, path) from e
+    return path
+
+
+def is_animated(path: Path | str) -> bool:
+    """True for a GIF or APNG with more than one frame: vidcolor colours it as a film (FFmpeg
+    decodes those; an animated WebP it cannot, so that one stays a still: its first frame)."""
+    path = Path(path)
+    if path.suffix.lower() not in ANIMATED_INPUTS:
+        return False
+    try:
+        with Image.open(path) as img:
+            return int(getattr(img, "n_frames", 1)) > 1
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
+
+
+def animation_loop(path: Path | str) -> int:
+    """The loop count an animated image asks for (0: forever, the usual)."""
+    try:
+        with Image.open(path) as img:
+            return int(img.info.get("loop", 0))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return 0
+
+
+def write_animation(
+    path: Path | str,
+    frames: list[np.ndarray],
+    durations_ms: list[int],
+    *,
+    loop: int = 0,
+    inputs: list[Path] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write uint8 RGB frames as an animated GIF, APNG or WebP (by the extension), atomically,
+    each frame shown for its own duration."""
+    path = Path(path)
+    fmt = ANIMATION_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        exts = ", ".join(sorted(ANIMATION_FORMATS))
+        raise OutputError(f"{path}: not an animated-image extension '{path.suffix}' (use {exts})")
+    if not frames:
+        raise OutputError(f"{path}: no frame to write")
+    check_output_path(path, inputs=inputs or [], overwrite=overwrite)
+    images = [Image.fromarray(np.asarray(f, dtype=np.uint8), "RGB") for f in frames]
+    options: dict[str, object] = {"save_all": True, "append_images": images[1:],
+                                  "duration": [max(1, int(d)) for d in durations_ms], "loop": loop}
+    if fmt == "WEBP":
+        options["lossless"] = True
+    try:
+        with atomic_output(path) as tmp:
+            images[0].save(tmp, format=fmt, **options)
     except OSError as e:
         raise translate_os_error(e, path) from e
     return path

@@ -51,7 +51,10 @@ if tuple(ARCHITECTURES) != ARCHITECTURE_NAMES:  # the CLI's list (no torch) must
                       f"but the builders are {tuple(ARCHITECTURES)}")
 GUIDED_ARCHITECTURES = ("exemplar",)
 """Architectures that take a guidance input (``model(L, guide)``)."""
-INFERENCE_OPTIONS = ("temperature", "mix", "mix_confidence", "saturation")
+INFERENCE_OPTIONS = (
+    "temperature", "mix", "mix_confidence", "saturation", "confidence", "spread_ref", "smooth",
+    "damp",
+)
 """Config fields that may be changed at load time without changing the weights' shapes."""
 
 
@@ -66,7 +69,11 @@ def build_model(
         kwargs["pretrained_encoder"] = pretrained_encoder
     try:
         return ARCHITECTURES[arch](**kwargs)
-    except (TypeError, ValueError) as exc:
+    except TypeError as exc:  # only a config that names unknown fields is the user's checkpoint
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ModelError(f"bad config for architecture {arch!r}: {exc}") from exc
+    except ValueError as exc:
         raise ModelError(f"bad config for architecture {arch!r}: {exc}") from exc
 
 
@@ -131,7 +138,8 @@ def load_model(
     model_cfg = dict(cfg.get("model", {}))
     for k, v in (overrides or {}).items():
         if v is not None:
-            if k not in INFERENCE_OPTIONS or k not in model_cfg:
+            known = k in model_cfg or cfg.get("arch") in PRIOR_ARCHITECTURES  # newer options
+            if k not in INFERENCE_OPTIONS or not known:
                 raise ModelError(f"option {k!r} does not apply to model {path.name}")
             model_cfg[k] = v
     try:

@@ -72,6 +72,15 @@ def confidence(logits: torch.Tensor) -> torch.Tensor:
     return 1.0 - ent / math.log(logits.shape[1])
 
 
+def spread(logits: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+    """Per-pixel standard deviation (B, 1, H, W) in ab units of the bin posterior: small when
+    its mass sits on one colour, large when split between distant ones (multi-modal)."""
+    p = F.softmax(logits, dim=1)
+    mean = torch.einsum("bqhw,qc->bchw", p, centers)
+    sq = torch.einsum("bqhw,q->bhw", p, centers.pow(2).sum(1))[:, None]
+    return (sq - mean.pow(2).sum(1, keepdim=True)).clamp_min(0.0).sqrt()
+
+
 __all__ = [
     "annealed_mean",
     "confidence",
@@ -79,4 +88,5 @@ __all__ = [
     "rebalance_weights",
     "smoothed_histogram",
     "soft_encode",
+    "spread",
 ]

@@ -12,7 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from vidcolor.errors import ModelError
+from vidcolor.errors import IO_ERRNOS, ModelError
 
 FORMAT_VERSION = 1
 
@@ -97,7 +97,19 @@ def read_weights(weights: Path) -> dict[str, torch.Tensor]:
         raise ModelError(f"{weights}: checkpoint not found")
     try:
         state = load_file(str(weights), device="cpu")
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+    except PermissionError as exc:
+        raise ModelError(f"{weights}: permission denied reading the checkpoint") from exc
+    except OSError as exc:
+        if getattr(exc, "errno", None) in IO_ERRNOS:
+            raise ModelError(
+                f"{weights}: read error ({exc.strerror or exc}): the disk or mount, not a damaged "
+                "file; try again once it reads"
+            ) from exc
+        raise ModelError(
+            f"{weights}: damaged or not a safetensors checkpoint ({exc}); re-export it with "
+            "'vidcolor train' or restore the file"
+        ) from exc
+    except (SafetensorError, ValueError, RuntimeError) as exc:
         raise ModelError(
             f"{weights}: damaged or not a safetensors checkpoint ({exc}); re-export it with "
             "'vidcolor train' or restore the file"

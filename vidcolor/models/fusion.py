@@ -14,6 +14,7 @@ from vidcolor.models import bins as abbins
 from vidcolor.models.lite0 import FEATURE_CHANNELS, HEAD_CHANNELS, Lite0, lite0
 
 HEADS = ("regression", "bins", "both")
+CONFIDENCES = ("entropy", "spread")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,18 @@ class FusionConfig:
     """Scale ``mix`` per pixel by the bin distribution's confidence (normalised 1 - entropy)."""
     saturation: float = 1.0
     """Multiplier on the final ab (a user-visible vividness knob, 1 = as trained)."""
+    confidence: str = "entropy"
+    """What ``mix_confidence`` measures: 'entropy' (1 - normalised entropy of the bins) or
+    'spread' (1 - the posterior's ab standard deviation / ``spread_ref``: low where the bins
+    are split between distant colours, the cause of blotches)."""
+    spread_ref: float = 30.0
+    """With confidence='spread': posterior ab standard deviation at which confidence is 0."""
+    smooth: int = 0
+    """Radius in stride-4 cells over which the bin logits are averaged before decoding
+    (0: none), so that neighbouring pixels agree on one colour."""
+    damp: float = 0.0
+    """Quiet where unsure: the mixed ab is scaled by 1 - damp x (1 - confidence), so colour
+    the network is unsure of fades toward grey instead of becoming a wrong patch (0: off)."""
 
 
 def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -129,6 +142,8 @@ class FusionColorizer(nn.Module):
         super().__init__()
         if cfg.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, got {cfg.head!r}")
+        if cfg.confidence not in CONFIDENCES:
+            raise ValueError(f"confidence must be one of {CONFIDENCES}, got {cfg.confidence!r}")
         self.cfg = cfg
         self.encoder = encoder if encoder is not None else lite0()
         # The bin head reads stride 4: a bins-only net builds no (unused) stride-2 level.
@@ -169,30 +184,51 @@ class FusionColorizer(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Regression and/or bin heads on the decoder's features -> outputs at ``size``."""
         out: dict[str, torch.Tensor] = {"embedding": emb}
-        ab = None
         if self.reg_head is not None:
-            ab_reg = torch.tanh(self.reg_head(x2))
-            out["ab_reg"] = ab_reg
-            ab = lab.denormalize_ab(ab_reg)
+            out["ab_reg"] = torch.tanh(self.reg_head(x2))
         if self.bin_head is not None:
-            logits = self.bin_head(x4)
-            out["logits"] = logits
-            ab_bins = abbins.annealed_mean(logits, self.bin_centers, self.cfg.temperature)
-            size2 = x2.shape[-2:]
-            ab_bins = F.interpolate(ab_bins, size=size2, mode="bilinear", align_corners=False)
-            if ab is None:
-                ab = ab_bins
-            else:
-                w = torch.full_like(ab[:, :1], self.cfg.mix)
-                if self.cfg.mix_confidence:
-                    conf = abbins.confidence(logits)
-                    conf = F.interpolate(conf, size=size2, mode="bilinear", align_corners=False)
-                    w = (w * 2.0 * conf).clamp(0.0, 1.0)
-                ab = w * ab_bins + (1.0 - w) * ab
-        assert ab is not None
+            out["logits"] = self.bin_head(x4)
+        centers = self.bin_centers if self.bin_head is not None else None
+        ab = mix_heads(out.get("ab_reg"), out.get("logits"), centers, self.cfg, x2.shape[-2:])
         ab = F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
         out["ab"] = ab * self.cfg.saturation
         return out
+
+
+def mix_heads(
+    ab_reg: torch.Tensor | None,
+    logits: torch.Tensor | None,
+    centers: torch.Tensor | None,
+    cfg: FusionConfig,
+    size: tuple[int, int],
+) -> torch.Tensor:
+    """ab (B, 2, *size) in Lab units from the heads' raw outputs (normalised regression at
+    ``size``, stride-4 bin logits), mixed as ``cfg`` says; apart so tuning can reuse outputs."""
+    ab = lab.denormalize_ab(ab_reg) if ab_reg is not None else None
+    if logits is None or centers is None:
+        assert ab is not None
+        return ab
+    if cfg.smooth > 0:
+        k = 2 * cfg.smooth + 1
+        logits = F.avg_pool2d(logits, k, stride=1, padding=cfg.smooth, count_include_pad=False)
+    ab_bins = abbins.annealed_mean(logits, centers, cfg.temperature)
+    ab_bins = F.interpolate(ab_bins, size=size, mode="bilinear", align_corners=False)
+    if ab is None:
+        return ab_bins
+    w = torch.full_like(ab[:, :1], cfg.mix)
+    conf = None
+    if cfg.mix_confidence or cfg.damp > 0:
+        if cfg.confidence == "spread":
+            conf = (1.0 - abbins.spread(logits, centers) / cfg.spread_ref).clamp(0.0, 1.0)
+        else:
+            conf = abbins.confidence(logits)
+        conf = F.interpolate(conf, size=size, mode="bilinear", align_corners=False)
+    if cfg.mix_confidence:
+        w = (w * 2.0 * conf).clamp(0.0, 1.0)
+    ab = w * ab_bins + (1.0 - w) * ab
+    if cfg.damp > 0:
+        ab = ab * (1.0 - cfg.damp * (1.0 - conf))
+    return ab
 
 
 def build_on_lite0(

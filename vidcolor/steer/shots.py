@@ -208,7 +208,8 @@ def make_shots(
     if out.resolve() == src.resolve().parent and not manifest_path.exists():
         log.info("writing the shots beside the film, in %s", out)
     colorizer = Colorizer.load(options.colorize.model, device=options.colorize.device,
-                               working_short_side=settings.working_short_side)
+                               working_short_side=settings.working_short_side,
+                               precision=settings.precision)
     working = colorizer.size_for(info.height, info.width)
     temporal = settings.temporal_options(device="cpu", flow_weights=options.colorize.flow_weights)
     if temporal.flow == "none":
@@ -294,9 +295,11 @@ def preview_shots(
                       working_short_side=settings.working_short_side)
     assert plan is not None and plan.shots is not None
     auto = Colorizer.load(options.model, device=options.device,
-                          working_short_side=settings.working_short_side)
+                          working_short_side=settings.working_short_side,
+                          precision=settings.precision)
     steer = Colorizer.load(options.steer_model, device=options.device,
-                           working_short_side=settings.working_short_side)
+                           working_short_side=settings.working_short_side,
+                           precision=settings.precision)
     working = steer.size_for(info.height, info.width)
     temporal = settings.temporal_options(device="cpu", flow_weights=options.flow_weights)
     spans = []

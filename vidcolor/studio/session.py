@@ -269,9 +269,11 @@ class Studio:
         m = read_manifest(self.folder)
         check_manifest_film(m, self.info)
         self.auto = Colorizer.load(colorize.model, device=colorize.device,
-                                   working_short_side=settings.working_short_side)
+                                   working_short_side=settings.working_short_side,
+                                   precision=settings.precision)
         self.steer = Colorizer.load(colorize.steer_model, device=colorize.device,
-                                    working_short_side=settings.working_short_side)
+                                    working_short_side=settings.working_short_side,
+                                    precision=settings.precision)
         self.working = self.steer.size_for(self.info.height, self.info.width)
         want = {f for s in m.shots for f in (s.first, s.keyframe or s.first, s.last)}
         index = scan_film(self.info, self.working, want=want, quiet=colorize.quiet)

@@ -46,7 +46,7 @@ class FlowBackend(Protocol):
 
 def _check_pair(L_a: torch.Tensor, L_b: torch.Tensor) -> None:
     if L_a.dim() != 4 or L_a.shape[1] != 1 or L_a.shape != L_b.shape:
-        raise UsageError(
+        raise ValueError(
             f"expected two (B, 1, h, w) lightness tensors of equal shape, "
             f"got {tuple(L_a.shape)} and {tuple(L_b.shape)}"
         )

@@ -42,7 +42,7 @@ class InputPadder:
         """Replicate-pad a (B, C, h, w) tensor of the size given at construction."""
         if tuple(x.shape[-2:]) != self.size:
             h, w = self.size
-            raise UsageError(f"expected a {h}x{w} tensor to pad, got {x.shape[-2]}x{x.shape[-1]}")
+            raise ValueError(f"expected a {h}x{w} tensor to pad, got {x.shape[-2]}x{x.shape[-1]}")
         if not any(self.pads):
             return x
         return F.pad(x, self.pads, mode="replicate")

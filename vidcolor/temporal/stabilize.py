@@ -22,7 +22,7 @@ from fractions import Fraction
 
 import torch
 
-from vidcolor.errors import DeviceError, InputError
+from vidcolor.errors import DeviceError
 from vidcolor.temporal.api import TemporalItem, TemporalOptions, TemporalStage
 from vidcolor.temporal.cuts import MAX_UNEXPLAINED_FRACTION, CutDetector
 from vidcolor.temporal.flow import FlowBackend, flow_pair, make_flow, resolve_flow_name
@@ -115,18 +115,18 @@ class _FlowStage:
         """Checks the item; returns its L (1, 1, h, w) and ab (1, 2, h, w) on the stage device."""
         L, ab = item.L, item.ab
         if L.dim() != 3 or L.shape[0] != 1 or ab.dim() != 3 or ab.shape[0] != 2:
-            raise InputError(
+            raise ValueError(
                 f"frame {item.index}: expected L (1, h, w) and ab (2, h, w), "
                 f"got {tuple(L.shape)} and {tuple(ab.shape)}"
             )
         if L.shape[1:] != ab.shape[1:]:
-            raise InputError(
+            raise ValueError(
                 f"frame {item.index}: L is {L.shape[1]}x{L.shape[2]} but ab is "
                 f"{ab.shape[1]}x{ab.shape[2]}"
             )
         size = (int(L.shape[1]), int(L.shape[2]))
         if self._size is not None and size != self._size:
-            raise InputError(
+            raise ValueError(
                 f"frame {item.index} is {size[0]}x{size[1]}, earlier frames were "
                 f"{self._size[0]}x{self._size[1]}; the working size must not change"
             )
@@ -340,7 +340,7 @@ def run_stage_on_sequence(
     Times are taken as index / 25 s. Checks the stage returns every frame exactly once, in order.
     """
     if L_seq.shape[0] != ab_seq.shape[0]:
-        raise InputError(f"got {L_seq.shape[0]} L frames but {ab_seq.shape[0]} ab frames")
+        raise ValueError(f"got {L_seq.shape[0]} L frames but {ab_seq.shape[0]} ab frames")
     out: list[TemporalItem] = []
     for t in range(L_seq.shape[0]):
         index = start_index + t

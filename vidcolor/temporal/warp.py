@@ -10,8 +10,6 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vidcolor.errors import UsageError
-
 _GRID_CACHE: dict[tuple[int, int, str, torch.dtype], torch.Tensor] = {}
 
 
@@ -32,9 +30,9 @@ def _base_grid(h: int, w: int, device: torch.device, dtype: torch.dtype) -> torc
 
 def _check_flow(x: torch.Tensor, flow: torch.Tensor) -> None:
     if flow.dim() != 4 or flow.shape[1] != 2:
-        raise UsageError(f"expected flow of shape (B, 2, h, w), got {tuple(flow.shape)}")
+        raise ValueError(f"expected flow of shape (B, 2, h, w), got {tuple(flow.shape)}")
     if x.dim() != 4 or x.shape[0] != flow.shape[0] or x.shape[-2:] != flow.shape[-2:]:
-        raise UsageError(
+        raise ValueError(
             f"expected a (B, C, h, w) tensor matching flow {tuple(flow.shape)}, "
             f"got {tuple(x.shape)}"
         )

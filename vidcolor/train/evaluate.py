@@ -16,14 +16,16 @@ import torch
 from torch import nn
 
 from vidcolor import lab
-from vidcolor.colorize import pick_device
+from vidcolor.colorize import Colorizer, lab_to_rgb_keep_l, pick_device, resize, working_size
 from vidcolor.errors import DataError, OutputError, UsageError
 from vidcolor.models import DEFAULT_MODEL, load_model
 from vidcolor.models.checkpoint import atomic_write_bytes
 from vidcolor.models.infer import predict_ab
+from vidcolor.presets import PipelineSettings
 from vidcolor.train.data import find_images, is_validation, load_rgb, rgb_to_grey_u8
 from vidcolor.train.degrade import DegradeOptions, degrade_grey
-from vidcolor.train.metrics import colorfulness, psnr, ssim
+from vidcolor.train.metrics import blotch, colorfulness, psnr, ssim
+from vidcolor.upsample import guided_upsample
 
 log = logging.getLogger("vidcolor")
 
@@ -33,6 +35,7 @@ METRICS = (
     "colorfulness",
     "colorfulness_truth",
     "colorfulness_gap",
+    "blotch",
     "grey_psnr",
     "grey_ssim",
     "grey_colorfulness",
@@ -62,6 +65,14 @@ class EvalImagesOptions:
     """Seed of the per-image degradation (combined with a hash of the file's relative path)."""
     split: str = "all"
     """'all' files, or only the training run's deterministic 'val' (or 'train') split."""
+    under: tuple[str, ...] = ()
+    """Only files under these subfolders of the data folder (the split is still of the whole)."""
+    working_short_side: int | None = field(
+        default_factory=lambda: PipelineSettings().working_short_side
+    )
+    """The model's working size, as ``vidcolor photo.jpg`` uses it (None: the image's own)."""
+    precision: str = field(default_factory=lambda: PipelineSettings().precision)
+    """The model's arithmetic, as the CLI resolves it (with a working size)."""
     overrides: dict[str, Any] = field(default_factory=dict)
     """Inference options of the model (temperature, mix, saturation...), for tuning."""
 
@@ -73,6 +84,7 @@ class EvalImagesResult:
     model: str
     arch: str
     size: int
+    working_short_side: int | None
     degrade: bool
     found: int
     evaluated: int
@@ -89,6 +101,7 @@ class EvalImagesResult:
             "model": self.model,
             "arch": self.arch,
             "size": self.size,
+            "working_short_side": self.working_short_side,
             "degrade": self.degrade,
             "counts": {
                 "found": self.found,
@@ -103,18 +116,45 @@ class EvalImagesResult:
         }
 
 
+def predict_full(
+    model: nn.Module | Colorizer,
+    L: torch.Tensor,
+    working_short_side: int | None,
+    saturation: float = 1.0,
+) -> torch.Tensor:
+    """ab at L's size, as ``vidcolor photo.jpg`` makes it: the model at the working size and
+    chroma upsampled guided by the full L (``working_short_side`` None: the network at L's size).
+    A :class:`Colorizer` runs as the CLI runs it (its precision and memory layout)."""
+    def run(x: torch.Tensor) -> torch.Tensor:
+        if isinstance(model, Colorizer):
+            return model.predict(x).cpu()
+        return predict_ab(model, x).float()
+
+    if working_short_side is None:
+        return run(L) * saturation
+    size = working_size(*L.shape[-2:], working_short_side)
+    L_lo = resize(L, size)
+    return guided_upsample(run(L_lo) * saturation, L_lo, L)
+
+
 def evaluate_one(
-    model: nn.Module, rgb: torch.Tensor, L_in: torch.Tensor | None = None
+    model: nn.Module | Colorizer,
+    rgb: torch.Tensor,
+    L_in: torch.Tensor | None = None,
+    *,
+    working_short_side: int | None = None,
+    saturation: float = 1.0,
 ) -> dict[str, Any]:
     """Colour one RGB image (1, 3, H, W) from its grey version; metrics vs truth and vs grey.
 
     ``L_in`` is the lightness shown to the model (e.g. a degraded copy); the prediction is
-    always recombined with the clean L, so the metrics score the chroma alone.
+    always recombined with the clean L (keeping it, as the CLI does), so the metrics score the
+    chroma alone.
     """
     truth_lab = lab.rgb_to_lab(rgb)
     L = truth_lab[:, :1]
-    ab = predict_ab(model, L if L_in is None else L_in).float()
-    pred = lab.lab_to_rgb(torch.cat([L, ab], 1))
+    ab = predict_full(model, L if L_in is None else L_in, working_short_side, saturation)
+    pred = lab_to_rgb_keep_l(L, ab)
     grey = lab.lab_to_rgb(torch.cat([L, torch.zeros_like(ab)], 1))
     cf_truth = float(colorfulness(rgb))
     cf_pred = float(colorfulness(pred))
@@ -127,6 +167,7 @@ def evaluate_one(
             "colorfulness": cf_pred,
             "colorfulness_truth": cf_truth,
             "colorfulness_gap": cf_pred - cf_truth,
+            "blotch": float(blotch(pred, rgb)),
             "grey_psnr": float(psnr(grey, rgb)),
             "grey_ssim": float(ssim(grey, rgb)),
             "grey_colorfulness": float(colorfulness(grey)),
@@ -146,7 +187,8 @@ def format_table(result: EvalImagesResult) -> str:
     m = result.means
     skipped = f"{result.broken} broken, {result.grey} grey skipped"
     head = (
-        f"{result.model} ({result.arch}) at {result.size} px"
+        f"{result.model} ({result.arch}) at {result.size} px, working size "
+        f"{result.working_short_side or 'the image'}"
         f"{', degraded input' if result.degrade else ''}: {result.evaluated} images "
         f"({skipped}), {result.images_per_s:.2f} images/s"
     )
@@ -154,6 +196,7 @@ def format_table(result: EvalImagesResult) -> str:
         ("", "model", "grey", "truth"),
         ("PSNR (dB)", f"{m['psnr']:.2f}", f"{m['grey_psnr']:.2f}", "-"),
         ("SSIM", f"{m['ssim']:.4f}", f"{m['grey_ssim']:.4f}", "-"),
+        ("blotch (%)", f"{100 * m['blotch']:.2f}", "0.00", "-"),
         (
             "colorfulness",
             f"{m['colorfulness']:.2f}",
@@ -203,8 +246,19 @@ def eval_images(data: Path, opt: EvalImagesOptions | None = None) -> EvalImagesR
         files = [p for p in files if is_validation(p, root) == (opt.split == "val")]
         if not files:
             raise DataError(f"{root}: no images in the {opt.split!r} split")
+    if opt.under:
+        tops = tuple(Path(u).as_posix().strip("/") + "/" for u in opt.under)
+        files = [p for p in files if p.relative_to(root).as_posix().startswith(tops)]
+        if not files:
+            raise DataError(f"{root}: no images under {', '.join(opt.under)}")
     device = pick_device(opt.device)
-    model, cfg = load_model(opt.model, device=device, overrides=opt.overrides)
+    if opt.working_short_side is None:
+        model, cfg = load_model(opt.model, device=device, overrides=opt.overrides)
+    else:  # the CLI's own model runner: precision, memory layout
+        model = Colorizer.load(opt.model, device=opt.device, overrides=opt.overrides,
+                               working_short_side=opt.working_short_side,
+                               precision=opt.precision)
+        cfg = model.config
     rows: list[dict[str, Any]] = []
     broken = grey = 0
     t0 = time.perf_counter()
@@ -221,7 +275,7 @@ def eval_images(data: Path, opt: EvalImagesOptions | None = None) -> EvalImagesR
         rel = path.relative_to(root).as_posix()
         rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float().to(device) / 255.0
         L_in = degraded_l(rgb_u8, rel, opt.seed).to(device) if opt.degrade else None
-        m = evaluate_one(model, rgb, L_in)["metrics"]
+        m = evaluate_one(model, rgb, L_in, working_short_side=opt.working_short_side)["metrics"]
         h, w = rgb_u8.shape[:2]
         rows.append({"path": rel, "width": w, "height": h, **m})
     seconds = time.perf_counter() - t0
@@ -236,6 +290,7 @@ def eval_images(data: Path, opt: EvalImagesOptions | None = None) -> EvalImagesR
         model=str(opt.model),
         arch=str(cfg.get("arch")),
         size=opt.size,
+        working_short_side=opt.working_short_side,
         degrade=opt.degrade,
         found=len(files),
         evaluated=len(rows),

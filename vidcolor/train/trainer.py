@@ -40,6 +40,7 @@ from vidcolor.models.checkpoint import (
 from vidcolor.models.chromagan import PatchCritic, class_kl, gradient_penalty
 from vidcolor.models.fusion import upgrade_state_dict
 from vidcolor.models.lite0 import lite0
+from vidcolor.names import PRECISIONS
 from vidcolor.options import TrainOptions
 from vidcolor.progress import progress_bar
 from vidcolor.train import losses
@@ -59,6 +60,17 @@ log = logging.getLogger("vidcolor")
 
 TINY_CRITIC = (16, 32, 32, 32)
 """PatchCritic channels with ``tiny`` (the full critic is most of a tiny run's cost)."""
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """Whether training autocasts to bf16: asked for, or "auto" on hardware that has it."""
+    if precision != "auto":
+        return precision == "bf16"
+    if device.type == "cuda":
+        return True
+    return device.type == "cpu" and bool(torch.backends.mkldnn.is_available()) and bool(
+        torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
 
 
 def lr_factor(step: int, *, warmup: int, steps: int) -> float:
@@ -113,6 +125,12 @@ class Trainer:
                 f"--init {opt.init} starts a new run from those weights; --resume continues the "
                 "run in --out: give one of them"
             )
+        if opt.precision not in PRECISIONS:
+            raise UsageError(
+                f"unknown precision {opt.precision!r}; choose one of {', '.join(PRECISIONS)}"
+            )
+        if opt.unfreeze_blocks < 0:
+            raise UsageError(f"--unfreeze-blocks must be >= 0, got {opt.unfreeze_blocks}")
         if opt.keep_checkpoints < 1 or opt.ckpt_every < 1 or opt.val_every < 1:
             raise UsageError(
                 "keep_checkpoints, --ckpt-every and --val-every must be >= 1, got "
@@ -154,7 +172,7 @@ class Trainer:
             else None
         )
         self.step = 0
-        self.amp = self.device.type == "cuda"
+        self.amp = use_bf16(opt.precision, self.device)
 
     def _init_config(self) -> dict[str, Any]:
         """Network config inherited from --init (same architecture, or fusion weights for a
@@ -183,7 +201,18 @@ class Trainer:
         root = Path(self.opt.data)
         files = find_images(root)
         train = [p for p in files if not is_validation(p, root)]
-        val = [p for p in files if is_validation(p, root)][: self.opt.val_max]
+        val = [p for p in files if is_validation(p, root)]
+        if self.opt.val_folders:
+            tops = {Path(f).as_posix().strip("/") for f in self.opt.val_folders}
+            val = [p for p in val if any(
+                p.relative_to(root).as_posix().startswith(t + "/") for t in tops
+            )]
+            if not val:
+                raise DataError(
+                    f"no held-out photos under {', '.join(sorted(tops))} in {root}; "
+                    "--val-folders takes subfolders of --data"
+                )
+        val = val[: self.opt.val_max]
         if not train:
             train, val = files, []
         cache = round(self.opt.image_size * 1.15)
@@ -219,9 +248,10 @@ class Trainer:
     # ---------------------------------------------------------------- steps
     def set_lr(self) -> None:
         f = lr_factor(self.step, warmup=self.opt.warmup, steps=self.opt.steps)
-        unfrozen = self.opt.unfreeze_at is not None and self.step >= self.opt.unfreeze_at
+        unfrozen = self.encoder_trainable()
         if self.encoder is not None and unfrozen:
-            self.encoder.requires_grad_(True)
+            for part in self.trainable_encoder_parts():
+                part.requires_grad_(True)
         for g in self.optim.param_groups:
             if g.get("name") == "encoder":
                 scale = self.opt.encoder_lr_scale if unfrozen else 0.0
@@ -259,7 +289,7 @@ class Trainer:
     def train_step(self, grey: torch.Tensor, rgb_u8: torch.Tensor) -> dict[str, float]:
         """One optimisation step (and one critic step for ChromaGAN)."""
         self.model.train()
-        if self.encoder is not None and not self.encoder_trainable():
+        if self.encoder is not None:  # frozen batch-norm statistics even when it trains
             self.encoder.eval()
         grey, rgb_u8 = grey.to(self.device), rgb_u8.to(self.device)
         L, ab = batch_to_lab(grey, rgb_u8)
@@ -296,6 +326,16 @@ class Trainer:
     def encoder_trainable(self) -> bool:
         """Whether the ImageNet encoder trains at the current step (``unfreeze_at`` reached)."""
         return self.opt.unfreeze_at is not None and self.step >= self.opt.unfreeze_at
+
+    def trainable_encoder_parts(self) -> list[torch.nn.Module]:
+        """The encoder modules that train once unfrozen: all, or the last N blocks and head."""
+        n = self.opt.unfreeze_blocks
+        blocks = getattr(self.encoder, "_blocks", None)
+        if not n or blocks is None:
+            return [self.encoder]
+        head = [getattr(self.encoder, k) for k in ("_conv_head", "_bn1")
+                if hasattr(self.encoder, k)]
+        return [*list(blocks)[-n:], *head]
 
     # ---------------------------------------------------------------- validation
     @torch.no_grad()
