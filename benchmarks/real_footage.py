@@ -80,8 +80,9 @@ def io_floor(src: Path, dest: Path) -> dict[str, float]:
         vs = out.add_stream("libx264", rate=ins.average_rate)
         vs.width, vs.height, vs.pix_fmt = ins.width, ins.height, "yuv420p"
         vs.options = {"preset": "veryfast", "crf": "18"}
+        rate = Fraction(ins.average_rate or FPS)
         for f in inp.decode(ins):
-            f.pts = frames
+            f.pts, f.time_base = frames, 1 / rate
             out.mux(vs.encode(f))
             frames += 1
         out.mux(vs.encode(None))
