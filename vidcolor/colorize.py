@@ -228,15 +228,19 @@ def lab_to_rgb_keep_l(
     return rgb.permute(0, 3, 1, 2).clamp(0.0, 1.0)
 
 
+def photo_ab(colorizer: Colorizer, L: torch.Tensor, *, saturation: float = 1.0) -> torch.Tensor:
+    """ab (1, 2, H, W) of a still's L (1, 1, H, W): the model at the working size, chroma
+    upsampled guided by the full L (the photo path, shared by ``eval-images``)."""
+    L_lo = resize(L, colorizer.size_for(*L.shape[-2:]))
+    ab_lo = colorizer.predict(L_lo).cpu() * saturation
+    return guided_upsample(ab_lo, L_lo, L)
+
+
 def colorize_rgb_array(
     colorizer: Colorizer, rgb: np.ndarray, *, saturation: float = 1.0
 ) -> np.ndarray:
     """uint8 RGB (H, W, 3) -> uint8 RGB of the same size whose Lab L is the input's."""
     t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0
     L = lab.rgb_to_l(t)
-    size = colorizer.size_for(*L.shape[-2:])
-    L_lo = resize(L, size)
-    ab_lo = colorizer.predict(L_lo).cpu() * saturation
-    ab = guided_upsample(ab_lo, L_lo, L)
-    out = lab_to_rgb_keep_l(L, ab)
+    out = lab_to_rgb_keep_l(L, photo_ab(colorizer, L, saturation=saturation))
     return (out[0].permute(1, 2, 0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from vidcolor import lab
-from vidcolor.colorize import Colorizer, lab_to_rgb_keep_l, pick_device, resize, working_size
+from vidcolor.colorize import Colorizer, lab_to_rgb_keep_l, photo_ab, pick_device
 from vidcolor.errors import DataError, OutputError, UsageError
 from vidcolor.models import DEFAULT_MODEL, load_model
 from vidcolor.models.checkpoint import atomic_write_bytes
@@ -25,7 +25,6 @@ from vidcolor.presets import PipelineSettings
 from vidcolor.train.data import find_images, is_validation, load_rgb, rgb_to_grey_u8
 from vidcolor.train.degrade import DegradeOptions, degrade_grey
 from vidcolor.train.metrics import blotch, colorfulness, psnr, ssim
-from vidcolor.upsample import guided_upsample
 
 log = logging.getLogger("vidcolor")
 
@@ -116,25 +115,13 @@ class EvalImagesResult:
         }
 
 
-def predict_full(
-    model: nn.Module | Colorizer,
-    L: torch.Tensor,
-    working_short_side: int | None,
-    saturation: float = 1.0,
-) -> torch.Tensor:
-    """ab at L's size, as ``vidcolor photo.jpg`` makes it: the model at the working size and
-    chroma upsampled guided by the full L (``working_short_side`` None: the network at L's size).
-    A :class:`Colorizer` runs as the CLI runs it (its precision and memory layout)."""
-    def run(x: torch.Tensor) -> torch.Tensor:
-        if isinstance(model, Colorizer):
-            return model.predict(x).cpu()
-        return predict_ab(model, x).float()
-
-    if working_short_side is None:
-        return run(L) * saturation
-    size = working_size(*L.shape[-2:], working_short_side)
-    L_lo = resize(L, size)
-    return guided_upsample(run(L_lo) * saturation, L_lo, L)
+def predict_full(model: nn.Module | Colorizer, L: torch.Tensor, saturation: float = 1.0
+                 ) -> torch.Tensor:
+    """ab at L's size: a :class:`Colorizer` through the photo path (working size, guided
+    upsampling, its precision), as ``vidcolor photo.jpg``; a bare network at L's own size."""
+    if isinstance(model, Colorizer):
+        return photo_ab(model, L, saturation=saturation)
+    return predict_ab(model, L).float() * saturation
 
 
 def evaluate_one(
@@ -142,7 +129,6 @@ def evaluate_one(
     rgb: torch.Tensor,
     L_in: torch.Tensor | None = None,
     *,
-    working_short_side: int | None = None,
     saturation: float = 1.0,
 ) -> dict[str, Any]:
     """Colour one RGB image (1, 3, H, W) from its grey version; metrics vs truth and vs grey.
@@ -153,7 +139,7 @@ def evaluate_one(
     """
     truth_lab = lab.rgb_to_lab(rgb)
     L = truth_lab[:, :1]
-    ab = predict_full(model, L if L_in is None else L_in, working_short_side, saturation)
+    ab = predict_full(model, L if L_in is None else L_in, saturation)
     pred = lab_to_rgb_keep_l(L, ab)
     grey = lab.lab_to_rgb(torch.cat([L, torch.zeros_like(ab)], 1))
     cf_truth = float(colorfulness(rgb))
@@ -275,7 +261,7 @@ def eval_images(data: Path, opt: EvalImagesOptions | None = None) -> EvalImagesR
         rel = path.relative_to(root).as_posix()
         rgb = torch.from_numpy(rgb_u8).permute(2, 0, 1)[None].float().to(device) / 255.0
         L_in = degraded_l(rgb_u8, rel, opt.seed).to(device) if opt.degrade else None
-        m = evaluate_one(model, rgb, L_in, working_short_side=opt.working_short_side)["metrics"]
+        m = evaluate_one(model, rgb, L_in)["metrics"]
         h, w = rgb_u8.shape[:2]
         rows.append({"path": rel, "width": w, "height": h, **m})
     seconds = time.perf_counter() - t0
