@@ -4,7 +4,7 @@ The model is replaced by a fixed pattern (warm on the left of the picture as sho
 right), and each output is decoded plane by plane and converted back to Lab with the matrix and
 range its tags declare. A Cb/Cr swap, a BT.601/709 or range mix-up, chroma rotated the wrong way
 or a lost tag fails here; the fixtures cover B-frames with an open GOP, full range (yuvj),
-BT.709 HD (tagged and by size), 10-bit and a rotated phone clip.
+BT.709 HD (tagged and by size), 10-bit, 12-bit HEVC and a rotated phone clip.
 """
 
 from __future__ import annotations
@@ -39,13 +39,14 @@ def fake_predict(self: Colorizer, L: torch.Tensor) -> torch.Tensor:
 
 
 def write_grey(path: Path, *, size=(96, 64), pix_fmt="yuv420p", colorspace=None, full=False,
-               rotation=0, bframes=0, n=8) -> Path:
+               rotation=0, bframes=0, n=8, codec="libx264") -> Path:
     """A grey film (a mid-grey ramp over time, L 45-62) with the given coding and tags."""
     w, h = size
     with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=25)
+        vs = out.add_stream(codec, rate=25)
         vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
-        opts = {"preset": "ultrafast", "bf": str(bframes)}
+        opts = {"preset": "ultrafast", "bf": str(bframes)} if codec == "libx264" else {
+            "x265-params": "log-level=error"}
         if bframes:
             opts.update({"x264-params": "open-gop=1:keyint=4:min-keyint=4", "preset": "fast"})
         vs.options = opts
@@ -101,6 +102,7 @@ CASES = {
     "hd-tagged-bt709": {"size": (128, 72), "colorspace": 1},
     "hd-by-size-bt709": {"size": (1280, 720), "n": 3},
     "10-bit": {"pix_fmt": "yuv420p10le"},
+    "12-bit-hevc": {"pix_fmt": "yuv420p12le", "codec": "libx265"},  # x264 writes it as 10-bit
     "rotated-90": {"rotation": 90},
     "rotated-minus-90": {"rotation": -90, "size": (64, 96)},
 }
@@ -118,7 +120,7 @@ def test_written_chroma_is_the_models(tmp_path: Path, tiny_model: Path, monkeypa
     info_in, info = probe_video(src), probe_video(dest)
     # the tags that say how to read the planes are the source's
     assert (info.color_matrix, info.full_range, info.bit_depth, info.rotation) == (
-        info_in.color_matrix, info_in.full_range, info_in.bit_depth, info_in.rotation)
+        info_in.color_matrix, info_in.full_range, min(info_in.bit_depth, 10), info_in.rotation)
     assert info.color_matrix == ("bt709" if "bt709" in case else "bt601")
     with av.open(str(dest)) as c:
         frames = list(c.decode(video=0))

@@ -381,6 +381,12 @@ def colorize_video(
         log.warning(
             "%s: %d damaged packets skipped; %d frames coloured", src, reader.damaged, written[0]
         )
+    if reader.retimed or reader.repaired_pts:
+        log.warning(
+            "%s: %d frames had damaged timestamps (jumping ahead and back) and were re-timed "
+            "between their neighbours; %d had none or went backwards and got the next tick",
+            src, reader.retimed, reader.repaired_pts,
+        )
     for idx, t in stage.cuts:
         log.info("shot cut at frame %d (%.3f s)", idx, float(t))
     return VideoResult(

@@ -131,7 +131,7 @@ def scan_window(
                 cuts.append(len(pts))
             pts.append(frame.pts)
             dist.append(detector.last_distance)
-        clean = reader.damaged == 0 and reader.repaired_pts == 0
+        clean = reader.damaged == 0 and reader.repaired_pts == 0 and reader.retimed == 0
     return ScanResult(info.start_pts, info.time_base, tuple(pts), tuple(dist), tuple(cuts), clean)
 
 

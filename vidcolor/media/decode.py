@@ -10,6 +10,7 @@ Clock conventions (used by :mod:`vidcolor.media.encode` too):
 
 from __future__ import annotations
 
+import collections
 import errno
 import logging
 import math
@@ -29,6 +30,9 @@ log = logging.getLogger("vidcolor")
 
 PROBE_FRAMES = 5
 """Frames decoded by :func:`probe_video` for rotation, colour tags and the grey heuristic."""
+
+RETIME_WINDOW = 8
+"""Decoded frames held back so that a run of damaged timestamps this long can be re-timed."""
 
 GREY_CHROMA_TOLERANCE = 3.0
 """Largest 99th-percentile |chroma - neutral| (8-bit steps) still called a grey source."""
@@ -463,6 +467,9 @@ class _FrameSource:
         self.damaged_packets = 0
         self.corrupt_frames = 0
         self.repaired_pts = 0
+        self.retimed = 0
+        self.repeated_frames = 0
+        self.unknown_stream_packets = 0
         self.last_pts: int | None = None
         stream.thread_type = "AUTO"
 
@@ -479,6 +486,11 @@ class _FrameSource:
                     failures = 0
                     yield packet
                 return
+            except IndexError:
+                # A packet of a stream that appeared mid-file (MPEG-TS, program streams): PyAV
+                # has no Stream object for it. It is not ours; read on.
+                self.unknown_stream_packets += 1
+                continue
             except _DECODE_ERRORS as e:
                 if io_failure(e):
                     raise read_error(self.container.name, e, f"after {self.packets} packets") from e
@@ -490,7 +502,51 @@ class _FrameSource:
                     return
 
     def frames(self) -> Iterator[tuple[av.VideoFrame, int]]:
-        """Decoded frames with a usable, strictly increasing pts (in the stream time base)."""
+        """Decoded frames with a usable, strictly increasing pts (in the stream time base).
+
+        Frames are held back RETIME_WINDOW deep: a damaged timestamp that jumps ahead and
+        comes back (a corrupt MPEG PES header) is re-timed between its neighbours instead of
+        pushing every later frame one tick after it, which would stretch the film.
+        """
+        held: collections.deque[list] = collections.deque()
+        previous: tuple[int | None, int | None] | None = None
+        for frame in self._decoded():
+            pts = frame.pts if frame.pts is not None else frame.dts
+            if pts is not None and (pts, frame.dts) == previous:
+                # The same pts and dts twice: the demuxer handed a packet out again after a
+                # damaged stretch; it is not a new picture, and none is invented after it.
+                self.repeated_frames += 1
+                continue
+            previous = (pts, frame.dts)
+            if pts is not None and held and held[-1][1] is not None and pts <= held[-1][1]:
+                self._retime(held, pts)
+            held.append([frame, pts])
+            if len(held) > RETIME_WINDOW:
+                f, p = held.popleft()
+                yield f, self._fix_pts(f, p)
+        while held:
+            f, p = held.popleft()
+            yield f, self._fix_pts(f, p)
+
+    def _retime(self, held: collections.deque[list], pts: int) -> None:
+        """The held frames after the last one earlier than ``pts`` jumped ahead: space them
+        evenly between that frame and ``pts`` (if the gap has room; else leave them)."""
+        anchor = self.last_pts
+        k = len(held)
+        while k > 0 and (held[k - 1][1] is None or held[k - 1][1] >= pts):
+            k -= 1
+        if k > 0:
+            anchor = held[k - 1][1]
+        if anchor is None:
+            return
+        jumped = len(held) - k
+        if pts - anchor <= jumped:
+            return
+        for i in range(jumped):
+            held[k + i][1] = anchor + (pts - anchor) * (i + 1) // (jumped + 1)
+        self.retimed += jumped
+
+    def _decoded(self) -> Iterator[av.VideoFrame]:
         for packet in self._packets():
             if packet is not None:
                 self.packets += packet.size > 0
@@ -507,12 +563,9 @@ class _FrameSource:
             for frame in decoded:
                 if frame.is_corrupt:
                     self.corrupt_frames += 1
-                yield frame, self._fix_pts(frame)
+                yield frame
 
-    def _fix_pts(self, frame: av.VideoFrame) -> int:
-        pts = frame.pts
-        if pts is None:
-            pts = frame.dts
+    def _fix_pts(self, frame: av.VideoFrame, pts: int | None) -> int:
         if pts is None:
             pts = 0 if self.last_pts is None else self.last_pts + self.default_step
             self.repaired_pts += 1
@@ -568,6 +621,16 @@ class FrameReader:
     def repaired_pts(self) -> int:
         """Frames whose pts was missing or not increasing and was synthesised."""
         return self._source.repaired_pts if self._source else 0
+
+    @property
+    def retimed(self) -> int:
+        """Frames whose damaged pts jumped ahead and back and were re-timed between neighbours."""
+        return self._source.retimed if self._source else 0
+
+    @property
+    def repeated_frames(self) -> int:
+        """Decoded frames dropped because they repeat the previous frame's timestamp."""
+        return self._source.repeated_frames if self._source else 0
 
     @property
     def damaged(self) -> int:

@@ -98,6 +98,17 @@ _FORMAT_HINT = "use .mp4, .mkv, .mov, .avi or .webm"
 READ_MARGIN = Fraction(5)
 """Seconds of audio/subtitle packets read around an excerpt (demuxers interleave loosely)."""
 
+_MAX_REFUSED = 32
+"""Packets of sound the muxer may refuse, before any is accepted, before the run stops."""
+
+
+def _rescale(ts: int, src: Fraction, dst: Fraction | None) -> int:
+    """A timestamp in another time base, rounded as FFmpeg's muxers round it."""
+    if not dst:
+        return ts
+    q = ts * src / Fraction(dst)
+    return int(q.numerator * 2 + q.denominator) // (2 * q.denominator)
+
 
 def _pix_fmt_name(chroma: str, depth: int) -> str:
     return f"yuv{chroma}p" if depth == 8 else f"yuv{chroma}p{depth}le"
@@ -200,23 +211,136 @@ def _fill_plane(plane: av.video.plane.VideoPlane, data: np.ndarray) -> None:
     view[:, : plane.width] = data
 
 
-def _copy_others(source: VideoInfo, out: av.container.OutputContainer, dest: Path) -> None:
-    """Attachments (fonts, covers) go where the container holds them; data streams (timecode,
-    VANC, camera metadata) and whatever else carries no media are left out, said in one line."""
-    dropped = []
+COVER_FORMATS = ("mp4", "mov", "ipod", "matroska")
+"""Output containers that hold a cover picture (an attached-picture stream)."""
+
+CHAPTER_FORMATS = ("mp4", "mov", "ipod", "matroska", "webm")
+"""Output containers that hold chapters."""
+
+_CHAPTER_HANDLERS = ("subtitlehandler", "chapter", "text")
+_COVER_EXT = {"mjpeg": "jpg", "png": "png", "bmp": "bmp", "webp": "webp"}
+_COVER_MIME = {"mjpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp",
+               "webp": "image/webp"}
+
+
+def unusable_audio(ins: av.stream.Stream) -> str | None:
+    """Why an audio stream can be neither copied nor re-encoded (None if it can): a stream
+    that starts mid-file may have no sample rate or channel count in the file's header."""
+    if ins.type != "audio":
+        return None
+    cc = ins.codec_context
+    if cc is None:
+        return "has no readable sample description"
+    if not cc.sample_rate or not cc.channels:
+        return "has no sample rate or channel count in the file's header (it starts mid-file)"
+    return None
+
+
+def is_chapter_track(ins: av.stream.Stream, chapters: bool) -> bool:
+    """The text track an MP4/MOV keeps its chapters in: copied as chapters, not as a stream."""
+    handler = str(ins.metadata.get("handler_name", "")).lower()
+    return chapters and ins.type == "data" and any(h in handler for h in _CHAPTER_HANDLERS)
+
+
+def other_stream_action(
+    ins: av.stream.Stream, fmt: str, *, video_index: int, chapters: bool
+) -> str | None:
+    """None if a run copies this stream (neither the film, sound nor subtitles) into a ``fmt``
+    output, else why it is left out. The run and ``vidcolor probe`` both ask this."""
+    if ins.type == "video" and ins.disposition & av.stream.Disposition.attached_pic:
+        if fmt in COVER_FORMATS:
+            return None
+        return f"{fmt} cannot hold a cover picture (use .mp4, .mov or .mkv)"
+    if ins.type == "video":
+        return f"a second video stream: only #{video_index} is coloured"
+    if ins.type == "attachment":
+        return None if "matroska" in fmt else f"{fmt} cannot hold attachments (use .mkv)"
+    if is_chapter_track(ins, chapters):
+        return None if fmt in CHAPTER_FORMATS else f"{fmt} cannot hold chapters (use .mp4, .mkv)"
+    return "carries no picture or sound (timecode, camera or broadcast metadata)"
+
+
+def _copy_others(
+    source: VideoInfo, out: av.container.OutputContainer, dest: Path
+) -> list[tuple[av.Packet, av.stream.Stream]]:
+    """Cover pictures and attachments go where the container holds them; data streams
+    (timecode, VANC, camera metadata) are left out, said in one line. Returns the cover
+    pictures' packets, to be muxed once every stream is added."""
+    dropped, covers = [], []
+    fmt = out.format.name
     with open_input(source.path) as container:
+        chapters = bool(chapters_of(container))
         for other in source.others:
             ins = container.streams[other.index]
-            if ins.type == "attachment" and "matroska" in out.format.name:
+            reason = other_stream_action(ins, fmt, video_index=source.stream_index,
+                                         chapters=chapters)
+            if is_chapter_track(ins, chapters):
+                continue  # written by the muxer from the chapters, or said by copy_chapters
+            if reason is None:
                 try:
-                    out.add_stream_from_template(ins)
+                    if ins.type == "video" and "matroska" in fmt:  # Matroska: an attachment
+                        codec = ins.codec_context.name
+                        out.add_attachment(f"cover.{_COVER_EXT.get(codec, codec)}",
+                                           _COVER_MIME.get(codec, "application/octet-stream"),
+                                           bytes(_first_packet(container, ins)))
+                    elif ins.type == "video":
+                        ost = out.add_stream_from_template(ins)
+                        ost.disposition = av.stream.Disposition.attached_pic
+                        covers.append((_first_packet(container, ins), ost))
+                    else:
+                        out.add_stream_from_template(ins)
                     continue
-                except (ValueError, av.error.FFmpegError, AttributeError):
-                    pass
-            dropped.append(f"#{other.index} {other.type} {other.codec}")
+                except (ValueError, av.error.FFmpegError, AttributeError, StopIteration) as e:
+                    reason = f"copying it failed ({_short(e)})"
+            dropped.append(f"#{other.index} {other.type} {other.codec} ({reason})")
     if dropped:
-        log.warning("%s: not copied (the %s output cannot hold them, or they carry no media): "
-                    "%s", dest.name, out.format.name, ", ".join(dropped))
+        log.warning("%s: not copied: %s", dest.name, "; ".join(dropped))
+    return covers
+
+
+def _first_packet(container: av.container.InputContainer, ins: av.stream.Stream) -> av.Packet:
+    """A cover picture's one packet (FFmpeg hands it out first)."""
+    for packet in container.demux(ins):
+        if packet.size:
+            return packet
+    raise StopIteration("no picture in the cover stream")
+
+
+def chapters_of(container: av.container.InputContainer) -> list[dict]:
+    try:
+        return list(container.chapters())
+    except (AttributeError, av.error.FFmpegError, UnicodeDecodeError):
+        return []
+
+
+def copy_chapters(
+    source: VideoInfo, out: av.container.OutputContainer, dest: Path,
+    window: tuple[Fraction, Fraction | None] | None, shift: Fraction,
+) -> int:
+    """The source's chapters, cut to the excerpt and shifted with it; the count written."""
+    with open_input(source.path) as container:
+        chapters = chapters_of(container)
+    if not chapters:
+        return 0
+    if out.format.name not in CHAPTER_FORMATS:
+        log.warning("%s: %d chapters not copied (%s cannot hold chapters; use .mp4 or .mkv)",
+                    dest.name, len(chapters), out.format.name)
+        return 0
+    kept = []
+    for ch in chapters:
+        tb = Fraction(ch["time_base"])
+        start, end = ch["start"] * tb, ch["end"] * tb
+        if window is not None:
+            lo, hi = window
+            if end <= lo or (hi is not None and start >= hi):
+                continue
+            start, end = max(start, lo), min(end, hi) if hi is not None else end
+        start, end = start - shift, end - shift
+        kept.append({**ch, "id": len(kept) + 1, "start": round(start / tb),
+                     "end": round(end / tb)})
+    if kept:
+        out.set_chapters(kept)
+    return len(kept)
 
 
 class _StreamCopier:
@@ -247,6 +371,11 @@ class _StreamCopier:
         for index in wanted:
             ins = self.input.streams[index]
             codec = ins.codec_context.name if ins.codec_context else "unknown"
+            missing = unusable_audio(ins)
+            if missing:
+                log.warning("%s: audio stream #%d %s; it cannot be copied or re-encoded and is "
+                            "left out", dest.name, index, missing)
+                continue
             try:
                 self.map[index] = out.add_stream_from_template(ins)
                 continue
@@ -291,13 +420,17 @@ class _StreamCopier:
         )
         self._streams = streams
         self._packets = self.input.demux(streams) if streams else iter(())
-        self._last_dts: dict[int, int] = {}
+        self._last_dts: dict[int, tuple[int, Fraction]] = {}
         self.damaged = 0
         """Audio/subtitle packets skipped as damaged (unreadable, repeated or out of order)."""
         self._pending: av.Packet | None = None
         self._exhausted = not streams
         self.muxed = 0
         """Packets copied so far (tests check that copying keeps pace with the video)."""
+        self.refused = 0
+        """Packets the muxer refused (counted in ``damaged`` too)."""
+        self.per_stream: dict[int, int] = {}
+        """Packets written per source stream index (re-encoded ones count at finish)."""
 
     def _time(self, packet: av.Packet) -> Fraction | None:
         ts = packet.pts if packet.pts is not None else packet.dts
@@ -332,6 +465,9 @@ class _StreamCopier:
                 return next(self._packets)
             except StopIteration:
                 return None
+            except IndexError:  # a packet of a stream that appeared mid-file: not ours
+                self._packets = self.input.demux(self._streams)
+                continue
             except av.error.FFmpegError as e:
                 if io_failure(e):
                     raise read_error(self.input.name, e, "copying the sound") from e
@@ -378,28 +514,53 @@ class _StreamCopier:
                 packet.dts -= off
         last = self._last_dts.get(index)
         dts = packet.dts if packet.dts is not None else packet.pts
-        if last is not None and dts is not None and dts <= last:
+        tb = Fraction(packet.time_base)
+        out_tb = self.map[index].time_base  # the muxer may change it when the header is written
+        if last is not None and dts is not None and (
+            # compared in the output's time base: two input times may round to one output tick
+            _rescale(dts, tb, out_tb) <= _rescale(last[0], last[1], out_tb)
+        ):
             self.damaged += 1  # a repeated or out-of-order packet (a bad splice): not copied
             return
-        if dts is not None:
-            self._last_dts[index] = dts
         packet.stream = self.map[index]
         try:
             self.out.mux(packet)
         except av.error.FFmpegError as e:
-            raise OutputError(
-                f"{self.out.name}: copying stream #{index} failed ({_short(e)})"
-            ) from e
+            # The muxer (or its bitstream filter) refused this packet, e.g. a damaged ADTS
+            # header: the packet is lost, not the sound. An OS error (a full disk) stops the run.
+            if isinstance(e, OSError):
+                raise
+            self.damaged += 1
+            self.refused += 1
+            log.debug("%s: stream #%d packet not copied: %s", self.out.name, index, _short(e))
+            if self.refused >= _MAX_REFUSED and not self.muxed:
+                raise OutputError(
+                    f"{self.out.name}: copying stream #{index} failed ({_short(e)})"
+                ) from e
+            return
+        if dts is not None:
+            self._last_dts[index] = (dts, tb)
         self.muxed += 1
+        self.per_stream[index] = self.per_stream.get(index, 0) + 1
 
     def finish(self) -> None:
         """Mux everything left, flush transcoders and close the second demuxer."""
         self.mux_until(None)
-        for tr in self.transcoders.values():
+        for index, tr in self.transcoders.items():
             tr.flush()
+            self.per_stream[index] = tr.frames_encoded
+            if tr.decode_errors:
+                log.warning("%s: %d packets of audio stream #%d could not be decoded for "
+                            "re-encoding (damaged); the sound has gaps there", self.input.name,
+                            tr.decode_errors, index)
         if self.damaged:
             log.warning("%s: %d damaged audio/subtitle packets (unreadable, repeated or out of "
                         "order) were not copied", self.input.name, self.damaged)
+        for index in self.map:
+            if not self.per_stream.get(index) and self.input.streams[index].type == "audio":
+                log.warning("%s: no packet of audio stream #%d could be read or copied (%d "
+                            "damaged); the output has no sound from it", self.input.name, index,
+                            self.damaged)
         self.close()
 
     def close(self) -> None:
@@ -437,21 +598,25 @@ class _AudioTranscoder:
             raise OutputError(
                 f"{out.name}: {out.format.name} cannot hold audio as aac or opus ({last_error})"
             )
-        layout = ins.codec_context.layout
-        if layout is not None and layout.nb_channels <= 2:
-            self.stream.codec_context.layout = layout
-        else:
-            self.stream.codec_context.layout = "stereo"
+        # A decoder may give only a channel count ("2 channels", no order: WMA, 4XM, DVD PCM),
+        # which the encoders refuse; the standard layout for that count is what it means.
+        channels = ins.codec_context.channels or 2
+        self.stream.codec_context.layout = "mono" if channels == 1 else "stereo"
         self.stream.codec_context.bit_rate = 192_000
         self.rate = rate
         self.resampler: av.AudioResampler | None = None
         self.next_pts: int | None = None
+        self.decode_errors = 0
+        self.frames_encoded = 0
 
     def feed(self, packet: av.Packet | None) -> None:
         """Decode a source packet (None flushes) and mux the re-encoded result."""
         try:
             frames = self.ins.decode(packet)
         except av.error.FFmpegError as e:
+            if io_failure(e):
+                raise
+            self.decode_errors += 1
             log.debug("audio decode error skipped: %s", e)
             return
         for frame in frames:
@@ -476,6 +641,7 @@ class _AudioTranscoder:
             out_frame.time_base = Fraction(1, self.rate)
             self.next_pts = (self.next_pts or 0) + out_frame.samples
             self.out.mux(self.stream.encode(out_frame))
+            self.frames_encoded += 1
 
     def flush(self) -> None:
         """Flush decoder, resampler and encoder."""
@@ -637,14 +803,18 @@ class VideoWriter:
         if src.rotation:
             vs.set_display_rotation(src.rotation)
         self._stream = vs
-        if copy_streams and src.others:
-            _copy_others(src, self._out, dest)
+        covers = _copy_others(src, self._out, dest) if copy_streams and src.others else []
+        window = None
+        if start or duration is not None:
+            abs_start = src.start_time + start
+            window = (abs_start, abs_start + duration if duration is not None else None)
         if copy_streams and (src.audio or src.subtitles):
-            window = None
-            if start or duration is not None:
-                abs_start = src.start_time + start
-                window = (abs_start, abs_start + duration if duration is not None else None)
             self._copier = _StreamCopier(src, self._out, dest, window=window, shift=start)
+        if copy_streams:
+            copy_chapters(src, self._out, dest, window, start)
+        for packet, stream in covers:  # every stream is added: the header can be written
+            packet.stream = stream
+            self._out.mux(packet)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -692,11 +862,18 @@ class VideoWriter:
             except OSError as e:
                 raise translate_os_error(e, self.dest) from e
         try:
-            self._mux_video(self._stream.encode(frame))
+            packets = self._stream.encode(frame)
         except OSError as e:
             raise translate_os_error(e, self.dest) from e
         except av.error.FFmpegError as e:
             raise OutputError(f"{self.dest}: {self.codec} encoding failed ({_short(e)})") from e
+        try:
+            self._mux_video(packets)
+        except OSError as e:
+            raise translate_os_error(e, self.dest) from e
+        except av.error.FFmpegError as e:
+            raise OutputError(f"{self.dest}: writing the {self._out.format.name} file failed "
+                              f"({_short(e)})") from e
         self.frames_written += 1
 
     def _mux_video(self, packets: list[av.Packet]) -> None:

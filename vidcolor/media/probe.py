@@ -16,6 +16,13 @@ import av.error
 
 from vidcolor.errors import InputError, VidcolorError
 from vidcolor.media.decode import VideoInfo, open_input, probe_video
+from vidcolor.media.encode import (
+    CHAPTER_FORMATS,
+    chapters_of,
+    is_chapter_track,
+    other_stream_action,
+    unusable_audio,
+)
 from vidcolor.media.image import is_animated, is_image_path
 
 log = logging.getLogger("vidcolor")
@@ -82,20 +89,27 @@ def _colour_line(info: VideoInfo) -> str:
 
 def stream_actions(info: VideoInfo, dest_suffix: str) -> list[str]:
     """One line per non-video stream: copied, re-encoded or left out, and why."""
-    if not (info.audio or info.subtitles or info.others):
-        return []
     lines = []
     with tempfile.TemporaryDirectory(prefix="vidcolor-probe-") as tmp, \
             av.open(str(Path(tmp) / f"scratch{dest_suffix}"), "w") as out, \
             open_input(info.path) as src:
         fmt = out.format.name
-        for s in (*info.audio, *info.subtitles, *info.others):
+        chapters = chapters_of(src)
+        if chapters:
+            lines.append(f"{len(chapters)} chapters -> " + (
+                "copied" if fmt in CHAPTER_FORMATS else f"left out: {fmt} cannot hold chapters"))
+        for s in info.others:
             ins = src.streams[s.index]
-            if s.type == "attachment" and "matroska" not in fmt:
-                lines.append(f"{s} -> left out: {fmt} cannot hold attachments (use .mkv)")
+            if is_chapter_track(ins, bool(chapters)):
                 continue
-            if s.type not in ("audio", "subtitle", "attachment"):
-                lines.append(f"{s} -> left out: carries no picture or sound")
+            reason = other_stream_action(ins, fmt, video_index=info.stream_index,
+                                         chapters=bool(chapters))
+            lines.append(f"{s} -> " + ("copied" if reason is None else f"left out: {reason}"))
+        for s in (*info.audio, *info.subtitles):
+            ins = src.streams[s.index]
+            missing = unusable_audio(ins)
+            if missing:
+                lines.append(f"{s} -> left out: it {missing}")
                 continue
             try:
                 out.add_stream_from_template(ins)
