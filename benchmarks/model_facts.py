@@ -14,7 +14,7 @@ import time
 import torch
 
 from vidcolor.colorize import Colorizer
-from vidcolor.models import resolve_checkpoint
+from vidcolor.models import load_model, resolve_checkpoint
 from vidcolor.names import available_models
 
 
@@ -43,7 +43,9 @@ def main() -> None:
     for name in a.models or available_models():
         fp32 = Colorizer.load(name, device="cpu", precision="fp32")
         auto = Colorizer.load(name, device="cpu")
-        params = sum(p.numel() for p in fp32.model.parameters()) / 1e6
+        # as trained and shipped (inference folds batch norm into the convolutions)
+        net, _ = load_model(name, device=torch.device("cpu"))
+        params = sum(p.numel() for p in net.parameters()) / 1e6
         size = resolve_checkpoint(name).stat().st_size / 1e6
         if fp32.config.get("arch") == "exemplar":  # a guided network: timed through steering
             print(f"{name:<22}{params:>9.2f}{size:>8.1f}{'-':>19}{auto.precision:>9}{'-':>13}")

@@ -206,6 +206,30 @@ def test_sound_packets_the_muxer_refuses_are_skipped(tmp_path: Path, tiny_model:
     assert n_in - 6 <= n_out < n_in
 
 
+def test_a_broken_adts_header_loses_a_packet_not_the_sound(tmp_path: Path, tiny_model: Path,
+                                                          capsys):
+    """AAC in MPEG-TS whose ADTS header is damaged: MP4's bitstream filter refuses that
+    packet ("Invalid data found"; the run failed, 1 audio track in, 0 out). Now the packet is
+    left out, counted, and the track is kept."""
+    src = write_film(tmp_path / "clean.ts", codec="mpeg2video", fmt="mpegts", audio="aac",
+                     n=50)
+
+    def damage(p: av.Packet, n: int) -> None:
+        if p.stream.type == "audio" and 10 <= n < 13:
+            b = bytearray(bytes(p))
+            b[1], b[3] = 0xF0, b[3] ^ 0x03  # the sync word stays, the header's fields break
+            p.update(bytes(b))
+
+    bad = remux(src, tmp_path / "damaged.ts", damage, fmt="mpegts")
+    dest = tmp_path / "out.mp4"
+    code, err = colour(bad, dest, tiny_model, capsys)
+    assert code == 0, err
+    assert "damaged audio/subtitle packets" in err
+    with av.open(str(dest)) as c:
+        (a,) = c.streams.audio
+        assert sum(1 for p in c.demux(a) if p.size) > 60
+
+
 def test_a_stream_that_appears_mid_file(tmp_path: Path, tiny_model: Path, capsys):
     """Two MPEG-TS recordings joined: the second brings a sound stream 8 s in, past FFmpeg's
     probing. Every frame is coloured; the sound is left out with the reason, in one line."""

@@ -548,3 +548,42 @@ def test_precision_auto_bf16_and_fallback(tiny_model: Path, monkeypatch):
     bf16 = Colorizer.load(tiny_model, device="cpu", precision="bf16").predict(L)
     assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
     assert (bf16 - fp32).abs().mean() < 1.0  # ab units: bf16 rounding, not another result
+
+
+@pytest.mark.parametrize(("name", "arch", "config"), VARIANTS, ids=[c[0] for c in VARIANTS])
+def test_batchnorm_folding_keeps_the_function(name: str, arch: str, config: dict[str, Any]):
+    """Folded batch norm (inference) computes what conv + batch norm computed, for every
+    architecture; every batch norm after a convolution is gone."""
+    from vidcolor.models.fold import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model(arch, config)
+    for m in model.modules():  # statistics far from the identity, as after training
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    L = torch.rand(2, 1, 64, 96) * 100
+    with torch.no_grad():
+        before = {k: v.clone() for k, v in model(L).items() if isinstance(v, torch.Tensor)}
+        n_bn = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+        folded = fold_batchnorm(model)
+        after = model(L)
+    assert (folded > 0 or n_bn == 0) and folded == n_bn - sum(
+        isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    for k, v in before.items():
+        assert torch.allclose(after[k], v, atol=2e-3, rtol=1e-3), k
+    with pytest.raises(ValueError, match="eval"):
+        fold_batchnorm(model.train())
+
+
+def test_same_conv_stride_one_pads_like_tensorflow() -> None:
+    """The stride-1 shortcut (the convolution pads) equals the explicit SAME padding."""
+    torch.manual_seed(0)
+    for k in (1, 3, 5):
+        conv = SameConv2d(4, 4, k, groups=4, bias=False)
+        x = torch.randn(1, 4, 13, 10)
+        want = F.conv2d(F.pad(x, [k // 2] * 4), conv.weight, None, 1, 0, 1, 4)
+        assert torch.allclose(conv(x), want, atol=1e-6)

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from vidcolor import lab
 from vidcolor.errors import DeviceError, UsageError
 from vidcolor.models import DEFAULT_MODEL, load_model
+from vidcolor.models.fold import fold_batchnorm
 from vidcolor.names import DEVICES, PRECISIONS
 from vidcolor.upsample import guided_upsample
 
@@ -105,6 +106,7 @@ class Colorizer:
         dev = pick_device(device)
         resolved = resolve_precision(precision, dev)
         net, cfg = load_model(model, device=dev, overrides=overrides)
+        fold_batchnorm(net.eval())
         net = net.to(memory_format=torch.channels_last)
         return cls(net, cfg, dev, working_short_side, resolved)
 

@@ -38,9 +38,12 @@ class SameConv2d(nn.Conv2d):
     """Conv2d with TensorFlow 'SAME' padding (asymmetric for stride 2), as the weights expect."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        ih, iw = x.shape[-2:]
         kh, kw = self.weight.shape[-2:]
         sh, sw = self.stride
+        if sh == sw == 1 and kh % 2 and kw % 2:  # symmetric: the convolution pads, no copy
+            return F.conv2d(x, self.weight, self.bias, 1, (kh // 2, kw // 2), self.dilation,
+                            self.groups)
+        ih, iw = x.shape[-2:]
         ph = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pw = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
         if ph or pw:

@@ -17,13 +17,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
 import torch
-from torchvision.models import WeightsEnum
-from torchvision.models import optical_flow as tv_flow
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 from vidcolor.errors import FlowError, UsageError
 from vidcolor.temporal.padding import InputPadder
@@ -135,6 +136,8 @@ class RaftFlow:
 
 
 def _raft_parts(variant: str) -> tuple[Callable[..., torch.nn.Module], WeightsEnum]:
+    # torchvision.models costs ~2 s of start-up (it imports torch._dynamo); only RAFT needs it
+    from torchvision.models import optical_flow as tv_flow
     if variant == "raft_small":
         return tv_flow.raft_small, tv_flow.Raft_Small_Weights.DEFAULT
     if variant == "raft_large":
