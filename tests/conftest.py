@@ -337,3 +337,12 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_guided(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random tiny guided (exemplar) checkpoint, for steering."""
     return tiny_checkpoint("exemplar", tmp_path_factory.mktemp("guided") / "guided.safetensors")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Converted networks (``vidcolor.models.runtime``) go to a scratch folder, not ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VIDCOLOR_CACHE", str(tmp_path_factory.mktemp("vidcolor-cache")))
+    yield
+    mp.undo()

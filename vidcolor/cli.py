@@ -17,6 +17,7 @@ from vidcolor.names import (
     DEVICES,
     PRECISIONS,
     PREVIEW_COUNT,
+    RUNTIMES,
     STEER_MODEL,
     available_models,
 )
@@ -82,6 +83,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
                    help=_preset_help("working_short_side"))
     p.add_argument("--saturation", type=float, metavar="X", help=_preset_help("saturation"))
     p.add_argument("--precision", choices=PRECISIONS, help=_preset_help("precision"))
+    p.add_argument("--runtime", choices=RUNTIMES, help=_preset_help("runtime"))
 
 
 def add_steer_args(p: argparse.ArgumentParser) -> None:
@@ -115,6 +117,7 @@ def colorize_options(a: argparse.Namespace) -> ColorizeOptions:
         crf=getattr(a, "crf", None),
         saturation=a.saturation,
         precision=getattr(a, "precision", None),
+        runtime=getattr(a, "runtime", None),
         start=getattr(a, "start", None),
         duration=getattr(a, "duration", None),
         overwrite=getattr(a, "overwrite", False),

@@ -91,6 +91,9 @@ class Colorizer:
     working_short_side: int
     precision: str = "fp32"
     """'fp32' or 'bf16' (resolved; see :func:`resolve_precision`)."""
+    accelerated: Any = None
+    """A compiled stand-in for the network at one input shape (``models.runtime``), used by
+    :meth:`predict` where the shape fits; set for one film at a time."""
 
     @classmethod
     def load(
@@ -129,6 +132,8 @@ class Colorizer:
     @torch.inference_mode()
     def predict(self, L: torch.Tensor) -> torch.Tensor:
         """L (B, 1, h, w) in 0..100, h and w multiples of 32 -> ab (B, 2, h, w) float32."""
+        if self.accelerated is not None and self.accelerated.accepts(L):
+            return self.accelerated(L)
         L = L.to(self.device, non_blocking=True)
         with self.autocast():
             ab = self.model(L.contiguous(memory_format=torch.channels_last))["ab"]

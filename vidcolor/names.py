@@ -13,6 +13,8 @@ ARCHITECTURE_NAMES = ("fusion", "chromagan", "unet", "autoencoder", "exemplar")
 """Every architecture ``vidcolor train --model`` builds (``vidcolor.models.ARCHITECTURES``)."""
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
+RUNTIMES = ("torch", "openvino")
+"""Model runtimes of the film path (``vidcolor.models.runtime``)."""
 """Training autocast choices (`vidcolor train --precision`)."""
 PREVIEW_COUNT = 6
 """Frames of a contact sheet when neither ``--at`` nor ``--count`` is given."""

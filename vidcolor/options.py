@@ -29,6 +29,7 @@ class ColorizeOptions:
     crf: int | None = None
     saturation: float | None = None
     precision: str | None = None
+    runtime: str | None = None
     start: Fraction | None = None
     duration: Fraction | None = None
     overwrite: bool = False
@@ -77,6 +78,7 @@ class ColorizeOptions:
             saturation=self.saturation,
             auto_keyframes=self.auto_keyframes,
             precision=self.precision,
+            runtime=self.runtime,
         )
 
 

@@ -49,6 +49,7 @@ from vidcolor.media.image import (
     write_animation,
     write_image,
 )
+from vidcolor.models.runtime import accelerate, resolve_runtime
 from vidcolor.options import ColorizeOptions
 from vidcolor.presets import PipelineSettings
 from vidcolor.progress import progress_bar
@@ -271,6 +272,13 @@ def colorize_video(
     _settings_log(info, colorizer, settings, size[::-1] if info.rotation % 180 else size)
     log.info("temporal stage: %s", stage.name)
     total = _expected_frames(info, options.start, options.duration)
+    # the steering stage calls the (guided) network itself, with guidance: torch only
+    runtime = resolve_runtime(settings.runtime if plan is None else "torch",
+                              device=colorizer.device)
+    upright = size[::-1] if info.rotation % 180 else size
+    runtime = accelerate(colorizer, runtime, shape=(settings.batch_size, 1, *upright))
+    if runtime != "torch":
+        log.info("model runtime: %s", runtime)
     times = StageTimes()
     stop = threading.Event()
     q_in: queue.Queue = queue.Queue(QUEUE_FRAMES)
@@ -365,6 +373,7 @@ def colorize_video(
             finished = True
         finally:
             stop.set()
+            colorizer.accelerated = None  # compiled for this film's shape only
             try:
                 _join_all(started, stop)
             finally:

@@ -10,7 +10,7 @@ from typing import Any
 
 from vidcolor.errors import UsageError
 from vidcolor.media.encode import CODECS
-from vidcolor.names import PRECISIONS, shipped_dir
+from vidcolor.names import PRECISIONS, RUNTIMES, shipped_dir
 from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES, TemporalOptions
 
 DEFAULT_PIPELINE = "balanced"
@@ -44,6 +44,10 @@ class PipelineSettings:
     precision: str = field(default="auto", metadata={
         "help": "model arithmetic: auto (bf16 where the CPU or GPU has it), bf16 or fp32",
         "flag": "--precision"})
+    runtime: str = field(default="torch", metadata={
+        "help": "model runtime of the film path: torch, or openvino (CPU; pip install "
+        "'vidcolor[openvino]'; converted once per working size, then cached)",
+        "flag": "--runtime"})
     auto_keyframes: bool = field(default=False, metadata={
         "help": "per shot, carry the frame the model is surest of through the shot",
         "flag": "--auto-keyframes"})
@@ -74,6 +78,9 @@ class PipelineSettings:
         if self.codec not in CODECS:
             raise UsageError(f"{setting_label('codec')} must be one of {', '.join(CODECS)}, "
                              f"got {self.codec!r}")
+        if self.runtime not in RUNTIMES:
+            raise UsageError(f"{setting_label('runtime')} must be one of "
+                             f"{', '.join(RUNTIMES)}, got {self.runtime!r}")
         if self.precision not in PRECISIONS:
             raise UsageError(f"{setting_label('precision')} must be one of "
                              f"{', '.join(PRECISIONS)}, got {self.precision!r}")
