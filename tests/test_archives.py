@@ -328,6 +328,7 @@ def test_ctrl_c_ends_a_run_whose_reader_is_blocked(tmp_path: Path, tiny_model: P
     """A read that never returns (a hung network mount): Ctrl-C still ends the run, after a
     short grace, with no output and no temporary file."""
     import _thread
+    import signal
     import threading
     import time
 
@@ -355,6 +356,9 @@ def test_ctrl_c_ends_a_run_whose_reader_is_blocked(tmp_path: Path, tiny_model: P
 
     monkeypatch.setattr(FrameReader, "__next__", blocking_next)
     monkeypatch.setattr(pipeline, "STOP_GRACE", 0.5)
+    # A shell starts background jobs with SIGINT ignored, and interrupt_main then does nothing:
+    # give this test Python's own Ctrl-C handler, whatever launched it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Thread(target=ctrl_c, daemon=True)
     timer.start()
     t0 = time.monotonic()
@@ -367,3 +371,4 @@ def test_ctrl_c_ends_a_run_whose_reader_is_blocked(tmp_path: Path, tiny_model: P
     finally:
         done.set()
         hang.set()
+        signal.signal(signal.SIGINT, previous)
