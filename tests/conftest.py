@@ -346,3 +346,18 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory):
     mp.setenv("VIDCOLOR_CACHE", str(tmp_path_factory.mktemp("vidcolor-cache")))
     yield
     mp.undo()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_deliverable():
+    """Tests press Ctrl-C (in this process and in children). A shell starts background jobs
+    with SIGINT ignored, which children inherit: give the session Python's own handler, so
+    that SIGINT reaches this process and children start with the default again."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    if previous == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, previous)
