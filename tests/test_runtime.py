@@ -15,6 +15,7 @@ from vidcolor.colorize import Colorizer
 from vidcolor.errors import UsageError
 from vidcolor.models import runtime
 from vidcolor.models.runtime import OpenVinoModel, cache_dir, resolve_runtime
+from vidcolor.presets import load_pipeline
 
 needs_openvino = pytest.mark.skipif(not runtime.openvino_available(),
                                     reason="OpenVINO is not installed (vidcolor[openvino])")
@@ -30,8 +31,8 @@ def test_runtime_choice_is_checked(monkeypatch):
     monkeypatch.setattr(runtime, "openvino_available", lambda: False)
     with pytest.raises(UsageError, match=r"pip install 'vidcolor\[openvino\]'"):
         resolve_runtime("openvino", device=CPU)
-    with pytest.raises(UsageError, match="must be one of"):
-        resolve_runtime("tensorrt", device=CPU)
+    with pytest.raises(UsageError, match=r"--runtime \(runtime in a preset\) must be one of"):
+        load_pipeline("balanced", runtime="tensorrt")
 
 
 @needs_openvino

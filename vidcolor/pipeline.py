@@ -247,21 +247,12 @@ def colorize_video(
     stage = make_temporal_stage(temporal) if plan is None else None
     if plan is not None and temporal.flow == "none":
         raise UsageError("steering carries colour along the optical flow: drop --flow none")
-    if colorizer is None:
-        colorizer = Colorizer.load(
-            options.model_for_film, device=options.device,
-            working_short_side=settings.working_short_side,
-            precision=settings.precision,
-        )
-    else:
-        colorizer.working_short_side = settings.working_short_side
+    colorizer = _colorizer(options.model_for_film, options, settings, colorizer)
     if plan is not None:
         log.info("steering: %s", describe_plan(plan))
         automatic = None
         if options.steered and options.model != options.steer_model:  # for unsteered shots
-            automatic = Colorizer.load(options.model, device=options.device,
-                                       working_short_side=settings.working_short_side,
-                                       precision=settings.precision)
+            automatic = _colorizer(options.model, options, settings)
         stage = make_steer_stage(
             temporal, plan=plan, colorizer=colorizer, info=info, batch_size=settings.batch_size,
             saturation=settings.saturation, automatic=automatic,
@@ -478,6 +469,17 @@ def _colorize_batch(
         yield from ready
 
 
+def _colorizer(model: str, options: ColorizeOptions, settings: PipelineSettings,
+               given: Colorizer | None = None) -> Colorizer:
+    """``given`` set to this preset's working size, else ``model`` loaded as the options say."""
+    if given is not None:
+        given.working_short_side = settings.working_short_side
+        return given
+    return Colorizer.load(model, device=options.device,
+                          working_short_side=settings.working_short_side,
+                          precision=settings.precision)
+
+
 def colorize_image(
     src: Path | str,
     dest: Path | str,
@@ -491,13 +493,7 @@ def colorize_image(
     image = load_image(src)
     _check_dest_kind(src, dest, image=True)
     check_output_path(dest, inputs=[src], overwrite=options.overwrite)
-    if colorizer is None:
-        colorizer = Colorizer.load(
-            options.model, device=options.device, working_short_side=settings.working_short_side,
-            precision=settings.precision
-        )
-    else:
-        colorizer.working_short_side = settings.working_short_side
+    colorizer = _colorizer(options.model, options, settings, colorizer)
     rgb = colorize_rgb_array(colorizer, image.rgb, saturation=settings.saturation)
     return write_image(dest, rgb, alpha=image.alpha, inputs=[src], overwrite=options.overwrite)
 
@@ -617,10 +613,7 @@ def colorize_paths(
             check_output_path(dest, inputs=inputs, overwrite=options.overwrite)
         _check_dest_kind(src, dest, image=image)
     model = options.model_for_film if not all(images) else options.model
-    colorizer = Colorizer.load(
-        model, device=options.device, working_short_side=settings.working_short_side,
-        precision=settings.precision
-    )
+    colorizer = _colorizer(model, options, settings)
     if create:
         try:
             Path(out).mkdir(parents=True, exist_ok=True)

@@ -69,21 +69,13 @@ class PipelineSettings:
             )
         if self.batch_size < 1:
             raise UsageError(f"{setting_label('batch_size')} must be >= 1, got {self.batch_size}")
-        if self.flow not in FLOW_CHOICES:
-            raise UsageError(f"{setting_label('flow')} must be one of {', '.join(FLOW_CHOICES)}, "
-                             f"got {self.flow!r}")
-        if self.temporal_mode not in MODE_CHOICES:
-            raise UsageError(f"{setting_label('temporal_mode')} must be one of "
-                             f"{', '.join(MODE_CHOICES)}, got {self.temporal_mode!r}")
-        if self.codec not in CODECS:
-            raise UsageError(f"{setting_label('codec')} must be one of {', '.join(CODECS)}, "
-                             f"got {self.codec!r}")
-        if self.runtime not in RUNTIMES:
-            raise UsageError(f"{setting_label('runtime')} must be one of "
-                             f"{', '.join(RUNTIMES)}, got {self.runtime!r}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"{setting_label('precision')} must be one of "
-                             f"{', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name, choices in (("flow", FLOW_CHOICES), ("temporal_mode", MODE_CHOICES),
+                              ("codec", tuple(CODECS)), ("runtime", RUNTIMES),
+                              ("precision", PRECISIONS)):
+            value = getattr(self, name)
+            if value not in choices:
+                raise UsageError(f"{setting_label(name)} must be one of {', '.join(choices)}, "
+                                 f"got {value!r}")
         if not 0 <= self.crf <= 51:
             raise UsageError(f"{setting_label('crf')} must be in 0..51, got {self.crf}")
         if not 0.0 <= self.saturation <= 3.0:

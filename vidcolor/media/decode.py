@@ -63,6 +63,26 @@ def read_error(path: object, e: BaseException, where: str) -> ReadError:
 
 
 @dataclass(frozen=True)
+class Chapter:
+    """One chapter of the source: start and end in its own time base, and its tags."""
+
+    start: int
+    end: int
+    time_base: Fraction
+    metadata: tuple[tuple[str, str], ...] = ()
+
+
+def _chapters(container: av.container.InputContainer) -> tuple[Chapter, ...]:
+    try:
+        raw = container.chapters()
+    except (AttributeError, av.error.FFmpegError, UnicodeDecodeError):
+        return ()
+    return tuple(Chapter(int(c["start"]), int(c["end"]), Fraction(c["time_base"]),
+                         tuple((str(k), str(v)) for k, v in (c.get("metadata") or {}).items()))
+                 for c in raw)
+
+
+@dataclass(frozen=True)
 class StreamSummary:
     """One non-video stream of the input: what it is, for messages and for stream copying."""
 
@@ -123,6 +143,7 @@ class VideoInfo:
     audio: tuple[StreamSummary, ...] = ()
     subtitles: tuple[StreamSummary, ...] = ()
     others: tuple[StreamSummary, ...] = ()
+    chapters: tuple[Chapter, ...] = ()
     field_order: int = 0
     """AVFieldOrder of the stream: 0 unknown, 1 progressive, 2/4 top field first, 3/5 bottom."""
     interlaced: bool = False
@@ -441,6 +462,7 @@ def probe_video(path: Path | str) -> VideoInfo:
             audio=tuple(summaries["audio"]),
             subtitles=tuple(summaries["subtitle"]),
             others=tuple(summaries["other"]),
+            chapters=_chapters(container),
             field_order=order,
             interlaced=order in (2, 3, 4, 5) or (
                 order == 0 and any(bool(getattr(f, "interlaced_frame", False)) for f, _ in frames)
@@ -523,10 +545,10 @@ class _FrameSource:
             held.append([frame, pts])
             if len(held) > RETIME_WINDOW:
                 f, p = held.popleft()
-                yield f, self._fix_pts(f, p)
+                yield f, self._fix_pts(p)
         while held:
             f, p = held.popleft()
-            yield f, self._fix_pts(f, p)
+            yield f, self._fix_pts(p)
 
     def _retime(self, held: collections.deque[list], pts: int) -> None:
         """The held frames after the last one earlier than ``pts`` jumped ahead: space them
@@ -565,7 +587,7 @@ class _FrameSource:
                     self.corrupt_frames += 1
                 yield frame
 
-    def _fix_pts(self, frame: av.VideoFrame, pts: int | None) -> int:
+    def _fix_pts(self, pts: int | None) -> int:
         if pts is None:
             pts = 0 if self.last_pts is None else self.last_pts + self.default_step
             self.repaired_pts += 1

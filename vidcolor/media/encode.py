@@ -269,7 +269,7 @@ def _copy_others(
     dropped, covers = [], []
     fmt = out.format.name
     with open_input(source.path) as container:
-        chapters = bool(chapters_of(container))
+        chapters = bool(source.chapters)
         for other in source.others:
             ins = container.streams[other.index]
             reason = other_stream_action(ins, fmt, video_index=source.stream_index,
@@ -306,20 +306,12 @@ def _first_packet(container: av.container.InputContainer, ins: av.stream.Stream)
     raise StopIteration("no picture in the cover stream")
 
 
-def chapters_of(container: av.container.InputContainer) -> list[dict]:
-    try:
-        return list(container.chapters())
-    except (AttributeError, av.error.FFmpegError, UnicodeDecodeError):
-        return []
-
-
 def copy_chapters(
     source: VideoInfo, out: av.container.OutputContainer, dest: Path,
     window: tuple[Fraction, Fraction | None] | None, shift: Fraction,
 ) -> int:
     """The source's chapters, cut to the excerpt and shifted with it; the count written."""
-    with open_input(source.path) as container:
-        chapters = chapters_of(container)
+    chapters = source.chapters
     if not chapters:
         return 0
     if out.format.name not in CHAPTER_FORMATS:
@@ -328,16 +320,16 @@ def copy_chapters(
         return 0
     kept = []
     for ch in chapters:
-        tb = Fraction(ch["time_base"])
-        start, end = ch["start"] * tb, ch["end"] * tb
+        tb = ch.time_base
+        start, end = ch.start * tb, ch.end * tb
         if window is not None:
             lo, hi = window
             if end <= lo or (hi is not None and start >= hi):
                 continue
             start, end = max(start, lo), min(end, hi) if hi is not None else end
         start, end = start - shift, end - shift
-        kept.append({**ch, "id": len(kept) + 1, "start": round(start / tb),
-                     "end": round(end / tb)})
+        kept.append({"id": len(kept) + 1, "start": round(start / tb), "end": round(end / tb),
+                     "time_base": tb, "metadata": dict(ch.metadata)})
     if kept:
         out.set_chapters(kept)
     return len(kept)
@@ -381,11 +373,6 @@ class _StreamCopier:
                 continue
             except (ValueError, av.error.FFmpegError) as e:
                 reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            if ins.type == "audio" and ins.codec_context is None:
-                log.warning("%s: audio stream #%d has no readable sample description (%s); it "
-                            "cannot be copied or re-encoded and is left out", dest.name, index,
-                            reason)
-                continue
             if ins.type == "audio":
                 tr = _AudioTranscoder(ins, out, window=window, shift=shift)
                 log.warning(

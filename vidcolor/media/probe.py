@@ -18,7 +18,6 @@ from vidcolor.errors import InputError, VidcolorError
 from vidcolor.media.decode import VideoInfo, open_input, probe_video
 from vidcolor.media.encode import (
     CHAPTER_FORMATS,
-    chapters_of,
     is_chapter_track,
     other_stream_action,
     unusable_audio,
@@ -94,7 +93,7 @@ def stream_actions(info: VideoInfo, dest_suffix: str) -> list[str]:
             av.open(str(Path(tmp) / f"scratch{dest_suffix}"), "w") as out, \
             open_input(info.path) as src:
         fmt = out.format.name
-        chapters = chapters_of(src)
+        chapters = info.chapters
         if chapters:
             lines.append(f"{len(chapters)} chapters -> " + (
                 "copied" if fmt in CHAPTER_FORMATS else f"left out: {fmt} cannot hold chapters"))
@@ -117,9 +116,7 @@ def stream_actions(info: VideoInfo, dest_suffix: str) -> list[str]:
                 continue
             except (ValueError, av.error.FFmpegError, AttributeError) as e:
                 reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            if s.type == "audio" and ins.codec_context is None:
-                lines.append(f"{s} -> left out: no readable sample description ({reason})")
-            elif s.type == "audio":
+            if s.type == "audio":
                 target = "opus" if fmt == "webm" else "aac"
                 lines.append(f"{s} -> re-encoded to {target}: {fmt} cannot hold {s.codec} "
                              f"({reason})")
