@@ -250,6 +250,21 @@ def test_a_stream_that_appears_mid_file(tmp_path: Path, tiny_model: Path, capsys
     assert "#1 audio" in capsys.readouterr().out
 
 
+def test_a_packet_of_a_stream_pyav_does_not_know(tmp_path: Path, tiny_model: Path, capsys,
+                                                 monkeypatch):
+    """A damaged MPEG-TS can name a stream that appears nowhere in the header: PyAV's demux
+    then raises IndexError for its packets (the run crashed). Those packets are not the
+    film's: reading goes on and the film is coloured."""
+    from tests.test_archives import _flaky
+
+    src = write_film(tmp_path / "reel.mp4", n=30)
+    _flaky(monkeypatch, 8, IndexError("list index out of range"))
+    dest = tmp_path / "out.mp4"
+    code, err = colour(src, dest, tiny_model, capsys)
+    assert code == 0, err
+    assert 20 <= len(out_times(dest)) < 30  # the packets that raised are lost, not the film
+
+
 def test_first_frame_not_a_keyframe_keeps_its_times(tmp_path: Path, tiny_model: Path, capsys):
     """An MP4 cut mid-GOP, 3 s into its timeline (an edit list): every decodable frame once,
     at the input's presentation times (the first at 3.4 s), none invented for the cut GOP."""
