@@ -1,7 +1,8 @@
 """Accuracy and vividness of the default film output on real colour clips, for one or more
 models in one run: each clip (first 90 frames) is made grey, coloured by the model at the
 default preset's working size, stabilised by the default temporal stage and upsampled guided
-by the full-resolution lightness, as ``vidcolor film.mp4`` does; then compared with the truth.
+by the full-resolution lightness, as ``vidcolor film.mp4`` does (colour faded where the model is
+unsure; ``--vivid`` also scores the unfaded colour); then compared with the truth.
 
     .venv/bin/python benchmarks/eval_films.py ../shared/data/videos \\
         --models vidcolor-fusion-v1 vidcolor-fusion --json benchmarks/results/eval_films.json
@@ -74,15 +75,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
     ap.add_argument("--models", nargs="+", default=["vidcolor-fusion"])
+    ap.add_argument("--vivid", action="store_true",
+                    help="also score each model as `--vivid` colours (not faded where unsure)")
     ap.add_argument("--max-frames", type=int, default=90)
     ap.add_argument("--stride", type=int, default=3, help="score every N-th frame")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     logging.getLogger("vidcolor").setLevel(logging.WARNING)
     settings = load_pipeline()
-    colorizers = {m: Colorizer.load(m, device="cpu",
-                                    working_short_side=settings.working_short_side)
-                  for m in a.models}
+    colorizers = {}
+    for m in a.models:
+        for vivid in (False, True) if a.vivid else (False,):
+            c = Colorizer.load(m, device="cpu", working_short_side=settings.working_short_side)
+            c.use_fade(not vivid)  # as the film path does
+            colorizers[f"{m} --vivid" if vivid else m] = c
     rows = []
     for clip in clips_in(a.folder):
         frames, _ = read_clip(clip, max_frames=a.max_frames)

@@ -3,6 +3,8 @@
 
     .venv/bin/python benchmarks/export_default.py --run runs/fusion-v2
     .venv/bin/python benchmarks/export_default.py --run runs/chromagan-v2 --name vidcolor-chromagan
+
+A shipped model given as ``--run`` (new inference options only) keeps its recorded source.
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import argparse
 import json
 
 from vidcolor.models import DEFAULT_MODEL, models_dir, resolve_checkpoint
-from vidcolor.models.checkpoint import export_checkpoint
+from vidcolor.models.checkpoint import export_checkpoint, read_config
 
 SHIPPED_INFERENCE = {"mix": 0.75, "mix_confidence": True, "temperature": 0.38,
-                     "confidence": "entropy", "smooth": 0, "damp": 0.0, "saturation": 1.0}
+                     "confidence": "entropy", "smooth": 0, "damp": 0.0, "saturation": 1.0,
+                     "film_fade": 0.38, "fade_power": 1.2}
 """The inference options written into the shipped config: bin head weight
 min(1, 1.5 x confidence). On 100 held-out scene photos (benchmarks/results/tune_inference.txt)
 it is the setting nearest colorfulness 0.85x the truth with the best PSNR: v1's mix 1.0 gives
-+2.7 colorfulness for -0.43 dB; the spread/damping variants sit on the same trade-off curve."""
++2.7 colorfulness for -0.43 dB; the spread/damping variants sit on the same trade-off curve.
+Films fade what the model is unsure of (``film_fade``; benchmarks/results/tune_film.txt)."""
 
 
 def main() -> None:
@@ -31,7 +35,10 @@ def main() -> None:
     src = resolve_checkpoint(a.run)
     dest = models_dir() / f"{a.name}.safetensors"
     inference = SHIPPED_INFERENCE if a.inference is None else a.inference
-    export_checkpoint(src, dest, inference=inference, source=str(a.run))
+    source = str(a.run)
+    if src.resolve().parent == models_dir().resolve():  # re-exported with new options
+        source = read_config(src).get("source", source)
+    export_checkpoint(src, dest, inference=inference, source=source)
     print(f"exported {src} -> {dest} with {inference}")
 
 

@@ -83,6 +83,7 @@ def main() -> None:
     logging.getLogger("vidcolor").setLevel(logging.WARNING)
     settings = load_pipeline(a.pipeline)
     auto = Colorizer.load(a.model, device="cpu", working_short_side=settings.working_short_side)
+    auto.use_fade(not settings.vivid)  # automatic colour as the film path gives it
     guided = Colorizer.load(a.steer_model, device="cpu",
                             working_short_side=settings.working_short_side)
     temporal = settings.temporal_options(device="cpu")

@@ -37,6 +37,9 @@ R=benchmarks/results
   --setting '{"mix": 1.0, "damp": 0.25, "saturation": 1.2}' | tee $R/tune_inference.txt
 # 3. ship it (the settings chosen from step 2 are SHIPPED_INFERENCE in export_default.py)
 .venv/bin/python benchmarks/export_default.py --run runs/fusion-v2
+#    v1 kept for comparison, with the same film fading (step 6; its weights are unchanged)
+.venv/bin/python benchmarks/export_default.py --run models/vidcolor-fusion-v1.safetensors \
+  --name vidcolor-fusion-v1 --inference '{"film_fade": 0.38, "fade_power": 1.2}'
 # 4. the ChromaGAN fine-tune of it: class-distribution KL against a frozen Lite0 teacher and a
 #    PatchGAN critic; started with --steps 400, resumed at step 200 with --steps 300 (CPU time);
 #    it over-saturates, so it ships with saturation 0.7 (tune_inference_chromagan.txt)
@@ -57,8 +60,20 @@ R=benchmarks/results
   --json $R/eval_default_chromagan.json | tee $R/eval_default_chromagan.txt
 .venv/bin/python benchmarks/eval_default.py --data "$DATA" --models vidcolor-fusion \
   --precision fp32 --json $R/eval_default_fp32.json | tee $R/eval_default_fp32.txt
-.venv/bin/python benchmarks/eval_films.py ../shared/data/videos \
+# 6. film colour: the film path fades what the model is unsure of (film_fade in
+#    export_default.py's SHIPPED_INFERENCE, chosen from this sweep); --vivid scores the unfaded colour too
+.venv/bin/python benchmarks/tune_film.py ../shared/data/videos --json $R/tune_film.json \
+  | tee $R/tune_film.txt
+for u in train_more train_images; do  # the same fading on the photos (not used there)
+  .venv/bin/python benchmarks/tune_inference.py --model vidcolor-fusion --data "$DATA" --under $u \
+    --setting '{"mix": 0.75}' --setting '{"mix": 0.75, "fade": 0.38, "fade_power": 1.2}' \
+    --json $R/tune_inference_fade_$u.json | tee $R/tune_inference_fade_$u.txt
+done
+.venv/bin/python benchmarks/eval_films.py ../shared/data/videos --vivid \
   --models vidcolor-fusion-v1 vidcolor-fusion --json $R/eval_films.json | tee $R/eval_films.txt
+#    the ChromaGAN fine-tune does not gain from fading (its sweep), so it ships without
+.venv/bin/python benchmarks/tune_film.py ../shared/data/videos --model vidcolor-chromagan \
+  --json $R/tune_film_chromagan.json | tee $R/tune_film_chromagan.txt
 .venv/bin/python benchmarks/eval_films.py ../shared/data/videos --models vidcolor-chromagan \
   --json $R/eval_films_chromagan.json | tee $R/eval_films_chromagan.txt
 .venv/bin/python benchmarks/model_facts.py | tee $R/model_facts.txt

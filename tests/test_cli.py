@@ -157,6 +157,21 @@ def test_pipeline_presets(preset: str, clip_grey: Path, tmp_path: Path, cli) -> 
         assert probe_video(dest).codec == "ffv1"
 
 
+def test_vivid_flag_and_preset_setting(tmp_path: Path) -> None:
+    """--vivid / --no-vivid reach the settings; a preset may say vivid = true."""
+    from vidcolor.cli import colorize_options, colorize_parser
+
+    def settings(*argv: str):
+        return colorize_options(colorize_parser().parse_args(["in.mp4", "-o", "o.mp4", *argv]))
+
+    assert settings().settings().vivid is False
+    assert settings("--vivid").settings().vivid is True
+    toml = tmp_path / "bright.toml"
+    toml.write_text("vivid = true\n")
+    assert settings("--pipeline", str(toml)).settings().vivid is True
+    assert settings("--pipeline", str(toml), "--no-vivid").settings().vivid is False
+
+
 @pytest.mark.parametrize("flow", ["none", "dis"])
 def test_flow_choices(flow: str, clip_grey: Path, tmp_path: Path, cli) -> None:
     code, err = cli(clip_grey, "-o", tmp_path / "out.mp4", "--flow", flow)

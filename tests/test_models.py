@@ -517,6 +517,67 @@ def test_mix_heads_defaults_are_v1_and_new_options_act():
         build_model("fusion", {**TINY_CONFIGS["fusion"], "confidence": "guess"})
 
 
+def test_fade_keeps_sure_colour_and_greys_unsure_colour():
+    """Film fading: the regression head's ab times min(1.5, (confidence / fade) ** power); a
+    pixel whose bins are spread evenly goes grey, one that is sure keeps (or gains) colour."""
+    from dataclasses import replace
+
+    from vidcolor.models.fusion import FADE_GAIN_MAX, FusionConfig, mix_heads
+
+    centers = abbins.in_gamut_bins()
+    q = centers.shape[0]
+    logits = torch.zeros(1, q, 1, 3)  # pixel 0: all bins alike (confidence 0)
+    logits[0, :, 0, 1] = -30.0
+    logits[0, 5, 0, 1] = 0.0  # pixel 1: one bin (confidence 1)
+    logits[0, :, 0, 2] = torch.randn(q)  # pixel 2: in between
+    ab_reg = torch.full((1, 2, 1, 3), 0.3)
+    cfg = replace(FusionConfig(), fade=0.4, fade_power=1.2)
+    out = mix_heads(ab_reg, logits, centers, cfg, (1, 3))
+    reg = lab.denormalize_ab(ab_reg)
+    conf = abbins.confidence(logits)
+    want = reg * ((conf / 0.4) ** 1.2).clamp(max=FADE_GAIN_MAX)
+    assert torch.allclose(out, want, atol=1e-5)
+    assert float(out[0, :, 0, 0].abs().max()) < 1e-3  # unsure: grey
+    assert torch.allclose(out[0, :, 0, 1], reg[0, :, 0, 1] * FADE_GAIN_MAX, atol=1e-4)
+    off = mix_heads(ab_reg, logits, centers, replace(cfg, fade=0.0), (1, 3))
+    assert not torch.allclose(off, out)  # fade 0 is the ordinary mix
+
+
+def test_use_fade_switches_film_colour_and_restores_the_models_own(
+    tiny_model: Path, tmp_path: Path
+):
+    from conftest import tiny_checkpoint
+
+    from vidcolor.colorize import Colorizer
+
+    c = Colorizer.load(tiny_model, device="cpu", working_short_side=64, precision="fp32")
+    L = torch.linspace(10, 90, 64 * 96).reshape(1, 1, 64, 96)
+    own = c.predict(L)
+    c.accelerated = object()  # a runtime converted with the other setting must be dropped
+    c.use_fade(True)
+    assert c.model.cfg.fade == c.model.cfg.film_fade == 0.38 and c.accelerated is None
+    film = c.predict(L)
+    assert not torch.allclose(film, own)
+    c.use_fade(False)
+    assert c.model.cfg.fade == 0.0
+    assert torch.allclose(c.predict(L), own)
+    unet = Colorizer.load(tiny_checkpoint("unet", tmp_path / "unet.safetensors"), device="cpu",
+                          working_short_side=64, precision="fp32")
+    before = unet.predict(L)
+    unet.use_fade(True)  # no bin head: nothing to fade by, nothing changes
+    assert not unet.can_fade() and torch.equal(unet.predict(L), before)
+    # a model whose film_fade is 0 (the ChromaGAN fine-tune ships so): films as photos
+    gan = Colorizer.load(tiny_checkpoint("chromagan", tmp_path / "gan.safetensors"),
+                         device="cpu", working_short_side=64, precision="fp32")
+    assert gan.can_fade() and gan.model.cfg.film_fade == 0.0
+    before, marker = gan.predict(L), object()
+    gan.accelerated = marker
+    gan.use_fade(True)
+    assert gan.accelerated is marker and gan.model.cfg.fade == 0.0
+    gan.accelerated = None
+    assert torch.equal(gan.predict(L), before)
+
+
 def test_new_inference_options_apply_to_an_old_checkpoint(tmp_path: Path):
     """A v1 config has no 'damp' or 'smooth': they still apply at load time (defaults = v1)."""
     model = tiny("fusion")

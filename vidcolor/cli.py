@@ -82,6 +82,8 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--working-size", type=int, dest="working_short_side", metavar="PX",
                    help=_preset_help("working_short_side"))
     p.add_argument("--saturation", type=float, metavar="X", help=_preset_help("saturation"))
+    p.add_argument("--vivid", action=argparse.BooleanOptionalAction, default=None,
+                   help=_preset_help("vivid"))
     p.add_argument("--precision", choices=PRECISIONS, help=_preset_help("precision"))
     p.add_argument("--runtime", choices=RUNTIMES, help=_preset_help("runtime"))
 
@@ -116,6 +118,7 @@ def colorize_options(a: argparse.Namespace) -> ColorizeOptions:
         codec=getattr(a, "codec", None),
         crf=getattr(a, "crf", None),
         saturation=a.saturation,
+        vivid=getattr(a, "vivid", None),
         precision=getattr(a, "precision", None),
         runtime=getattr(a, "runtime", None),
         start=getattr(a, "start", None),

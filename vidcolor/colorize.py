@@ -4,7 +4,7 @@ it (native luma -> L for the model; predicted ab -> chroma planes at the output'
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,13 @@ class Colorizer:
     accelerated: Any = None
     """A compiled stand-in for the network at one input shape (``models.runtime``), used by
     :meth:`predict` where the shape fits; set for one film at a time."""
+    own_fade: float | None = None
+    """The model's own ``fade`` (what photos get; None: read from the model), restored by
+    :meth:`use_fade` (False)."""
+
+    def __post_init__(self) -> None:
+        if self.own_fade is None:
+            self.own_fade = float(getattr(getattr(self.model, "cfg", None), "fade", 0.0))
 
     @classmethod
     def load(
@@ -112,6 +119,23 @@ class Colorizer:
         fold_batchnorm(net.eval())
         net = net.to(memory_format=torch.channels_last)
         return cls(net, cfg, dev, working_short_side, resolved)
+
+    def can_fade(self) -> bool:
+        """Whether the network has the two heads film fading needs (regression and bins)."""
+        m = self.model
+        return (hasattr(getattr(m, "cfg", None), "fade") and getattr(m, "bin_head", None)
+                is not None and getattr(m, "reg_head", None) is not None)
+
+    def use_fade(self, film: bool) -> None:
+        """Film colour (``film``): the regression head faded where the bins are unsure (the
+        model's ``film_fade``), so a wrong guess goes grey, not a patch; else its own colour."""
+        if not self.can_fade():
+            return
+        film_fade = self.model.cfg.film_fade  # 0: this model's films are not faded
+        want = film_fade if film and film_fade > 0 else self.own_fade
+        if self.model.cfg.fade != want:
+            self.model.cfg = replace(self.model.cfg, fade=want)
+            self.accelerated = None  # converted with the other setting
 
     def autocast(self) -> torch.autocast:
         """The autocast context the model runs under (disabled for fp32)."""

@@ -52,6 +52,7 @@ def eval_video(clip: Path, options: EvalVideoOptions) -> EvalResult | list:
         working_short_side=settings.working_short_side,
         precision=settings.precision,
     )
+    colorizer.use_fade(not settings.vivid)
 
     def colorize_fn(L: torch.Tensor) -> torch.Tensor:
         return colorizer.predict(L).cpu() * settings.saturation
@@ -92,6 +93,7 @@ def _eval_reference(clip: Path, options: EvalVideoOptions) -> list:
     auto = Colorizer.load(options.colorize.model, device=options.colorize.device,
                           working_short_side=settings.working_short_side,
                           precision=settings.precision)
+    auto.use_fade(not settings.vivid)
     guided = Colorizer.load(options.colorize.steer_model, device=options.colorize.device,
                             working_short_side=settings.working_short_side,
                             precision=settings.precision)

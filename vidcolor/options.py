@@ -28,6 +28,7 @@ class ColorizeOptions:
     codec: str | None = None
     crf: int | None = None
     saturation: float | None = None
+    vivid: bool | None = None
     precision: str | None = None
     runtime: str | None = None
     start: Fraction | None = None
@@ -76,6 +77,7 @@ class ColorizeOptions:
             codec=self.codec,
             crf=self.crf,
             saturation=self.saturation,
+            vivid=self.vivid,
             auto_keyframes=self.auto_keyframes,
             precision=self.precision,
             runtime=self.runtime,

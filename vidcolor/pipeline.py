@@ -248,11 +248,13 @@ def colorize_video(
     if plan is not None and temporal.flow == "none":
         raise UsageError("steering carries colour along the optical flow: drop --flow none")
     colorizer = _colorizer(options.model_for_film, options, settings, colorizer)
+    colorizer.use_fade(not settings.vivid and not options.steered)  # guided colour stays as given
     if plan is not None:
         log.info("steering: %s", describe_plan(plan))
         automatic = None
         if options.steered and options.model != options.steer_model:  # for unsteered shots
             automatic = _colorizer(options.model, options, settings)
+            automatic.use_fade(not settings.vivid)
         stage = make_steer_stage(
             temporal, plan=plan, colorizer=colorizer, info=info, batch_size=settings.batch_size,
             saturation=settings.saturation, automatic=automatic,
@@ -494,6 +496,7 @@ def colorize_image(
     _check_dest_kind(src, dest, image=True)
     check_output_path(dest, inputs=[src], overwrite=options.overwrite)
     colorizer = _colorizer(options.model, options, settings, colorizer)
+    colorizer.use_fade(False)  # a still is judged alone: the model's own colour
     rgb = colorize_rgb_array(colorizer, image.rgb, saturation=settings.saturation)
     return write_image(dest, rgb, alpha=image.alpha, inputs=[src], overwrite=options.overwrite)
 

@@ -41,6 +41,10 @@ class PipelineSettings:
     container: str = field(default="mp4", metadata={"help": "container of batch outputs"})
     saturation: float = field(default=1.0, metadata={
         "help": "chroma multiplier (1 = as trained)", "flag": "--saturation"})
+    vivid: bool = field(default=False, metadata={
+        "help": "film colour at the model's full strength, as a photo gets it, instead of "
+        "fading what the model is unsure of toward grey (more colour, more wrong patches)",
+        "flag": "--vivid"})
     precision: str = field(default="auto", metadata={
         "help": "model arithmetic: auto (bf16 where the CPU or GPU has it), bf16 or fp32",
         "flag": "--precision"})

@@ -389,6 +389,7 @@ def make_preview(
              colorizer.device)
     pairs = []
     for s in shots:
+        colorizer.use_fade(info is not None and not settings.vivid)  # as the film would be
         if info is None:  # a still: coloured as `vidcolor photo.jpg` colours it
             colour = colorize_rgb_array(colorizer, s.grey, saturation=settings.saturation)
         else:

@@ -14,6 +14,8 @@ from vidcolor.models import bins as abbins
 from vidcolor.models.lite0 import FEATURE_CHANNELS, HEAD_CHANNELS, Lite0, lite0
 
 HEADS = ("regression", "bins", "both")
+FADE_GAIN_MAX = 1.5
+"""The most :attr:`FusionConfig.fade` strengthens colour the bins are sure of."""
 CONFIDENCES = ("entropy", "spread")
 
 
@@ -45,6 +47,15 @@ class FusionConfig:
     damp: float = 0.0
     """Quiet where unsure: the mixed ab is scaled by 1 - damp x (1 - confidence), so colour
     the network is unsure of fades toward grey instead of becoming a wrong patch (0: off)."""
+    fade: float = 0.0
+    """Film colour (0: off): the regression head's ab times (confidence / fade) ** fade_power,
+    at most ``FADE_GAIN_MAX``, confidence always by entropy (the measure it was tuned on): kept
+    where the bins' confidence is ``fade``, toward grey below."""
+    fade_power: float = 1.2
+    """How fast colour fades below ``fade`` (1: in proportion to the confidence)."""
+    film_fade: float = 0.0
+    """The ``fade`` films get (``Colorizer.use_fade``), chosen per model because it depends on
+    how its heads were trained (0: films get a photo's colour)."""
 
 
 def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
@@ -211,6 +222,10 @@ def mix_heads(
     if cfg.smooth > 0:
         k = 2 * cfg.smooth + 1
         logits = F.avg_pool2d(logits, k, stride=1, padding=cfg.smooth, count_include_pad=False)
+    if cfg.fade > 0 and ab is not None:  # the regression head, faded by the bins' doubt
+        conf = F.interpolate(abbins.confidence(logits), size=size, mode="bilinear",
+                             align_corners=False)
+        return ab * ((conf / cfg.fade) ** cfg.fade_power).clamp(max=FADE_GAIN_MAX)
     ab_bins = abbins.annealed_mean(logits, centers, cfg.temperature)
     ab_bins = F.interpolate(ab_bins, size=size, mode="bilinear", align_corners=False)
     if ab is None:

@@ -65,6 +65,7 @@ def _key(colorizer: Colorizer, shape: tuple[int, ...]) -> str:
         h.update(name.encode())
         h.update(t.detach().to(torch.float32).contiguous().numpy().tobytes())
     h.update(json.dumps(colorizer.config, sort_keys=True, default=str).encode())
+    h.update(repr(getattr(colorizer.model, "cfg", None)).encode())  # film fading and the like
     h.update(repr((shape, ov.__version__)).encode())
     return h.hexdigest()[:24]
 

@@ -210,6 +210,7 @@ def make_shots(
     colorizer = Colorizer.load(options.colorize.model, device=options.colorize.device,
                                working_short_side=settings.working_short_side,
                                precision=settings.precision)
+    colorizer.use_fade(not settings.vivid)  # the keyframes' "auto" is the film's colour
     working = colorizer.size_for(info.height, info.width)
     temporal = settings.temporal_options(device="cpu", flow_weights=options.colorize.flow_weights)
     if temporal.flow == "none":
@@ -297,6 +298,7 @@ def preview_shots(
     auto = Colorizer.load(options.model, device=options.device,
                           working_short_side=settings.working_short_side,
                           precision=settings.precision)
+    auto.use_fade(not settings.vivid)
     steer = Colorizer.load(options.steer_model, device=options.device,
                            working_short_side=settings.working_short_side,
                            precision=settings.precision)

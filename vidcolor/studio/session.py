@@ -271,6 +271,7 @@ class Studio:
         self.auto = Colorizer.load(colorize.model, device=colorize.device,
                                    working_short_side=settings.working_short_side,
                                    precision=settings.precision)
+        self.auto.use_fade(not settings.vivid)
         self.steer = Colorizer.load(colorize.steer_model, device=colorize.device,
                                     working_short_side=settings.working_short_side,
                                     precision=settings.precision)
