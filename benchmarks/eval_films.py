@@ -83,17 +83,18 @@ def main() -> None:
     a = ap.parse_args()
     logging.getLogger("vidcolor").setLevel(logging.WARNING)
     settings = load_pipeline()
-    colorizers = {}
+    colorizers = {}  # row name -> (model, whether its films fade, as the film path does)
     for m in a.models:
-        for vivid in (False, True) if a.vivid else (False,):
-            c = Colorizer.load(m, device="cpu", working_short_side=settings.working_short_side)
-            c.use_fade(not vivid)  # as the film path does
-            colorizers[f"{m} --vivid" if vivid else m] = c
+        c = Colorizer.load(m, device="cpu", working_short_side=settings.working_short_side)
+        colorizers[m] = (c, True)
+        if a.vivid:
+            colorizers[f"{m} --vivid"] = (c, False)
     rows = []
     for clip in clips_in(a.folder):
         frames, _ = read_clip(clip, max_frames=a.max_frames)
         row = {"clip": clip.name, "frames": len(frames), **grey_scores(frames, a.stride)}
-        for name, colorizer in colorizers.items():
+        for name, (colorizer, film) in colorizers.items():
+            colorizer.use_fade(film)
             row[name] = score_clip(frames, colorizer, settings, a.stride)
         rows.append(row)
         cells = "  ".join(

@@ -1,6 +1,7 @@
 """Facts of the shipped models for the model card: parameters, file size, and the model
-stage's CPU time per frame at the default working size (224x384, batch 4) in fp32 and under
-the default precision (bf16 autocast where the CPU has it), timed in one run.
+stage's CPU time per frame at the default working size (224x384, batch 4) in fp32, under
+the default precision (bf16 autocast where the CPU has it), and so in a film (faded where the
+model is unsure, for models that fade), timed in one run.
 
     .venv/bin/python benchmarks/model_facts.py | tee benchmarks/results/model_facts.txt
 """
@@ -39,7 +40,7 @@ def main() -> None:
     torch.set_grad_enabled(False)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'model':<22}{'params M':>9}{'file MB':>8}{'fp32 CPU-ms/frame':>19}"
-          f"{'default':>9}{'CPU-ms/frame':>13}")
+          f"{'default':>9}{'CPU-ms/frame':>13}{'film CPU-ms/frame':>19}")
     for name in a.models or available_models():
         fp32 = Colorizer.load(name, device="cpu", precision="fp32")
         auto = Colorizer.load(name, device="cpu")
@@ -48,11 +49,16 @@ def main() -> None:
         params = sum(p.numel() for p in net.parameters()) / 1e6
         size = resolve_checkpoint(name).stat().st_size / 1e6
         if fp32.config.get("arch") == "exemplar":  # a guided network: timed through steering
-            print(f"{name:<22}{params:>9.2f}{size:>8.1f}{'-':>19}{auto.precision:>9}{'-':>13}")
+            print(f"{name:<22}{params:>9.2f}{size:>8.1f}{'-':>19}{auto.precision:>9}{'-':>13}"
+                  f"{'-':>19}")
             continue
         ms32 = cpu_ms_per_frame(fp32, 4, a.repeats)
         ms = cpu_ms_per_frame(auto, 4, a.repeats)
-        print(f"{name:<22}{params:>9.2f}{size:>8.1f}{ms32:>19.1f}{auto.precision:>9}{ms:>13.1f}")
+        auto.use_fade(True)
+        fades = getattr(getattr(auto.model, "cfg", None), "fade", 0.0) > 0
+        film = f"{cpu_ms_per_frame(auto, 4, a.repeats):.1f}" if fades else "as default"
+        print(f"{name:<22}{params:>9.2f}{size:>8.1f}{ms32:>19.1f}{auto.precision:>9}{ms:>13.1f}"
+              f"{film:>19}")
 
 
 if __name__ == "__main__":

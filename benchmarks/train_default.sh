@@ -76,6 +76,6 @@ done
   --json $R/tune_film_chromagan.json | tee $R/tune_film_chromagan.txt
 .venv/bin/python benchmarks/eval_films.py ../shared/data/videos --models vidcolor-chromagan \
   --json $R/eval_films_chromagan.json | tee $R/eval_films_chromagan.txt
-.venv/bin/python benchmarks/model_facts.py | tee $R/model_facts.txt
+.venv/bin/python benchmarks/model_facts.py --repeats 7 | tee $R/model_facts.txt
 .venv/bin/python samples/make_gallery.py --overwrite \
   --models vidcolor-fusion-v1 vidcolor-fusion vidcolor-chromagan

@@ -22,6 +22,7 @@ from tune_inference import raw_outputs, score
 
 from vidcolor import lab
 from vidcolor.colorize import Colorizer, resize
+from vidcolor.models import DEFAULT_MODEL
 from vidcolor.presets import PipelineSettings
 from vidcolor.temporal.evaluate import read_clip
 from vidcolor.train.metrics import colorfulness, psnr
@@ -51,7 +52,7 @@ def clip_cache(clip: Path, colorizer: Colorizer, working: int, every: int) -> li
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
-    ap.add_argument("--model", default="vidcolor-fusion")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--every", type=int, default=6)
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()

@@ -387,9 +387,9 @@ def make_preview(
     )
     log.info("preview: %d frame(s) of %s with %s on %s", len(shots), src.name, colorizer.name,
              colorizer.device)
+    colorizer.use_fade(info is not None and not settings.vivid)  # as the film would be
     pairs = []
     for s in shots:
-        colorizer.use_fade(info is not None and not settings.vivid)  # as the film would be
         if info is None:  # a still: coloured as `vidcolor photo.jpg` colours it
             colour = colorize_rgb_array(colorizer, s.grey, saturation=settings.saturation)
         else:
