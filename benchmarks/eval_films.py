@@ -14,6 +14,7 @@ of the truth and the output, and the blotch share (confident colour of the wrong
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -79,21 +80,28 @@ def main() -> None:
                     help="also score each model as `--vivid` colours (not faded where unsure)")
     ap.add_argument("--max-frames", type=int, default=90)
     ap.add_argument("--stride", type=int, default=3, help="score every N-th frame")
+    ap.add_argument("--model-every", type=int, nargs="+", metavar="N",
+                    help="also score the film path with the model on every N-th frame (default: "
+                    "the preset's; each value gets its own rows)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     logging.getLogger("vidcolor").setLevel(logging.WARNING)
-    settings = load_pipeline()
-    colorizers = {}  # row name -> (model, whether its films fade, as the film path does)
+    preset = load_pipeline()
+    everies = a.model_every or [preset.model_every]
+    colorizers = {}  # row name -> (model, whether its films fade as the film path does, preset)
     for m in a.models:
-        c = Colorizer.load(m, device="cpu", working_short_side=settings.working_short_side)
-        colorizers[m] = (c, True)
-        if a.vivid:
-            colorizers[f"{m} --vivid"] = (c, False)
+        c = Colorizer.load(m, device="cpu", working_short_side=preset.working_short_side)
+        for every in everies:
+            settings = dataclasses.replace(preset, model_every=every)
+            tag = f" every {every}" if a.model_every else ""
+            colorizers[f"{m}{tag}"] = (c, True, settings)
+            if a.vivid:
+                colorizers[f"{m}{tag} --vivid"] = (c, False, settings)
     rows = []
     for clip in clips_in(a.folder):
         frames, _ = read_clip(clip, max_frames=a.max_frames)
         row = {"clip": clip.name, "frames": len(frames), **grey_scores(frames, a.stride)}
-        for name, (colorizer, film) in colorizers.items():
+        for name, (colorizer, film, settings) in colorizers.items():
             colorizer.use_fade(film)
             row[name] = score_clip(frames, colorizer, settings, a.stride)
         rows.append(row)

@@ -131,7 +131,8 @@ def main() -> None:
         runs = {"default (balanced)": {}}
         for v in a.variant:
             key, _, value = v.partition("=")
-            runs[v] = {key: {"true": True, "false": False}.get(value, value)}
+            runs[v] = {key: {"true": True, "false": False}.get(
+                value, int(value) if value.isdigit() else value)}
         results = {}
         for label, extra in runs.items():
             out = Path(tmp) / f"out{len(results)}.mp4"

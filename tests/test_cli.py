@@ -172,6 +172,26 @@ def test_vivid_flag_and_preset_setting(tmp_path: Path) -> None:
     assert settings("--pipeline", str(toml), "--no-vivid").settings().vivid is False
 
 
+def test_model_every_flag_presets_and_errors(cli, clip_grey: Path, tmp_path: Path) -> None:
+    """--model-every reaches the temporal stage; bidirectional and --flow none model every
+    frame; a bad value is one line and exit 2."""
+    from vidcolor.cli import colorize_options, colorize_parser
+
+    def temporal(*argv: str):
+        options = colorize_options(colorize_parser().parse_args(["in.mp4", "-o", "o.mp4", *argv]))
+        return options.settings().temporal_options(device="cpu")
+
+    assert temporal().model_every == 2
+    assert temporal("--model-every", "1").model_every == 1
+    assert temporal("--pipeline", "fast").model_every == 3
+    assert temporal("--pipeline", "quality").model_every == 1  # bidirectional
+    assert temporal("--temporal-mode", "bidirectional").model_every == 1
+    assert temporal("--flow", "none").model_every == 1
+    code, err = cli(clip_grey, "-o", tmp_path / "o.mp4", "--model-every", "0", "-q")
+    assert code == 2 and "--model-every (model_every in a preset) must be >= 1, got 0" in err
+    assert "Traceback" not in err and not (tmp_path / "o.mp4").exists()
+
+
 @pytest.mark.parametrize("flow", ["none", "dis"])
 def test_flow_choices(flow: str, clip_grey: Path, tmp_path: Path, cli) -> None:
     code, err = cli(clip_grey, "-o", tmp_path / "out.mp4", "--flow", flow)

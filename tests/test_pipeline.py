@@ -305,6 +305,35 @@ def test_flow_choices(
     assert result.temporal == name and result.frames == 10
 
 
+@pytest.mark.parametrize(("kw", "modelled"), [
+    ({}, 6),  # the preset's model_every 2
+    ({"model_every": 3}, 4),
+    ({"model_every": 1}, 12),
+    ({"flow": "none"}, 12),  # nothing to carry colour along: every frame
+    ({"temporal_mode": "bidirectional"}, 12),
+])
+def test_model_runs_on_every_nth_frame_and_the_rest_keep_colour(
+    kw: dict, modelled: int, tmp_path: Path, colorizer: Colorizer, opts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    src = make_clip(tmp_path / "in.mp4", n=12, audio=False)
+    seen: list[int] = []
+    inner = colorizer.predict
+
+    def spy(L: torch.Tensor) -> torch.Tensor:
+        seen.append(L.shape[0])
+        return inner(L)
+
+    monkeypatch.setattr(colorizer, "predict", spy)
+    out = tmp_path / "out.mkv"
+    result = colorize_video(src, out, opts(codec="ffv1", batch_size=2, **kw), colorizer=colorizer)
+    assert result.frames == 12 and sum(seen) == modelled and max(seen) <= 2
+    with av.open(str(out)) as c:  # every frame coloured, the skipped ones too
+        spreads = [float(np.ptp(f.to_ndarray(format="rgb24").astype(np.int16), axis=-1).mean())
+                   for f in c.decode(video=0)]
+    assert len(spreads) == 12 and min(spreads) > 0.5 * max(spreads) > 0
+
+
 def test_bidirectional_stage_returns_every_frame(
     clip_with_audio: Path, tmp_path: Path, colorizer: Colorizer, opts
 ) -> None:

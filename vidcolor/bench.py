@@ -33,7 +33,7 @@ FOLDER_FPS = 24
 """Frame rate given to a folder of numbered frames when it is assembled into a clip."""
 FOLDER_CRF = 10
 """x264 quality of that clip: near-lossless, so decoding it costs what a real film costs."""
-OVERLAP_NOTE = "stages overlap: decode and encode run in threads"
+OVERLAP_NOTE = "stages overlap: decode, the temporal stage and encode run in threads"
 _STAGES = (
     ("decode", "decode"),
     ("colourize", "colorize"),

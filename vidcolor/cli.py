@@ -81,6 +81,7 @@ def add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, metavar="N", help=_preset_help("batch_size"))
     p.add_argument("--working-size", type=int, dest="working_short_side", metavar="PX",
                    help=_preset_help("working_short_side"))
+    p.add_argument("--model-every", type=int, metavar="N", help=_preset_help("model_every"))
     p.add_argument("--saturation", type=float, metavar="X", help=_preset_help("saturation"))
     p.add_argument("--vivid", action=argparse.BooleanOptionalAction, default=None,
                    help=_preset_help("vivid"))
@@ -115,6 +116,7 @@ def colorize_options(a: argparse.Namespace) -> ColorizeOptions:
         temporal_mode=a.temporal_mode,
         batch_size=a.batch_size,
         working_short_side=a.working_short_side,
+        model_every=getattr(a, "model_every", None),
         codec=getattr(a, "codec", None),
         crf=getattr(a, "crf", None),
         saturation=a.saturation,

@@ -18,7 +18,7 @@ from vidcolor.errors import DeviceError, UsageError
 from vidcolor.models import DEFAULT_MODEL, load_model
 from vidcolor.models.fold import fold_batchnorm
 from vidcolor.names import DEVICES, PRECISIONS
-from vidcolor.upsample import guided_upsample
+from vidcolor.upsample import guided_upsample, guided_upsample_cpu
 
 log = logging.getLogger("vidcolor")
 
@@ -189,6 +189,11 @@ def chroma_from_lab(
     """Working-res ab -> Cb, Cr in [-0.5, 0.5] at ``size`` (the output's chroma resolution),
     upsampled guided by lightness at that size so colour stops at the original edges."""
     L_c = resize(L_hi, size)
+    if L_c.shape[0] == 1 and all(t.device.type == "cpu" for t in (L_c, ab_lo, L_lo)):
+        L_n = L_c[0, 0].float().numpy()
+        ab_n = guided_upsample_cpu(ab_lo[0].float().numpy(), L_lo[0, 0].float().numpy(), L_n)
+        cb, cr = lab.lab_to_cbcr_cpu(L_n, ab_n, matrix)
+        return torch.from_numpy(cb)[None], torch.from_numpy(cr)[None]
     ab = guided_upsample(ab_lo, L_lo, L_c)
     rgb = lab.lab_to_rgb(torch.cat([L_c, ab], 1))
     ycc = lab.rgb_to_ycbcr(rgb, matrix)

@@ -8,7 +8,9 @@ Conventions used everywhere in vidcolor:
 
 from __future__ import annotations
 
+import cv2
 import kornia.color as kc
+import numpy as np
 import torch
 
 L_MAX = 100.0
@@ -81,6 +83,18 @@ def rgb_to_ycbcr(rgb: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:
     cb = (b - y) / (2.0 * (1.0 - kb))
     cr = (r - y) / (2.0 * (1.0 - kr))
     return torch.cat([y, cb, cr], dim=1)
+
+
+def lab_to_cbcr_cpu(
+    L: np.ndarray, ab: np.ndarray, matrix: str = "bt601"
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`lab_to_rgb` then the Cb, Cr of :func:`rgb_to_ycbcr`, for one frame in OpenCV:
+    L (H, W) and ab (2, H, W) float32 -> Cb, Cr (H, W) in [-0.5, 0.5] (the film's CPU path)."""
+    lab = cv2.merge([np.clip(L, 0.0, L_MAX), *np.clip(ab, -AB_RANGE, AB_RANGE)])
+    rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
+    kr, kb = LUMA_COEFFS[matrix]
+    y = rgb @ np.array([kr, 1.0 - kr - kb, kb], np.float32)
+    return (rgb[..., 2] - y) / (2.0 * (1.0 - kb)), (rgb[..., 0] - y) / (2.0 * (1.0 - kr))
 
 
 def ycbcr_to_rgb(ycc: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:

@@ -25,6 +25,7 @@ class ColorizeOptions:
     temporal_mode: str | None = None
     batch_size: int | None = None
     working_short_side: int | None = None
+    model_every: int | None = None
     codec: str | None = None
     crf: int | None = None
     saturation: float | None = None
@@ -74,6 +75,7 @@ class ColorizeOptions:
             temporal_mode=self.temporal_mode,
             batch_size=self.batch_size,
             working_short_side=self.working_short_side,
+            model_every=self.model_every,
             codec=self.codec,
             crf=self.crf,
             saturation=self.saturation,

@@ -56,6 +56,7 @@ from vidcolor.progress import progress_bar
 from vidcolor.steer import describe_plan, make_steer_stage
 from vidcolor.steer.plan import build_plan
 from vidcolor.temporal import TemporalItem, make_temporal_stage
+from vidcolor.temporal.stabilize import ForwardStage
 
 log = logging.getLogger("vidcolor")
 
@@ -275,6 +276,7 @@ def colorize_video(
     times = StageTimes()
     stop = threading.Event()
     q_in: queue.Queue = queue.Queue(QUEUE_FRAMES)
+    q_mid: queue.Queue = queue.Queue(QUEUE_FRAMES)
     q_out: queue.Queue = queue.Queue(QUEUE_FRAMES)
     reader = iter_frames(info, start=options.start, duration=options.duration)
     samples: list[tuple[int, float]] = []
@@ -311,7 +313,7 @@ def colorize_video(
 
         def encode() -> None:
             while True:
-                item = _get(q_out, stop, [decoder])
+                item = _get(q_out, stop, [decoder, temporal_worker])
                 if item is _END:
                     return
                 t0 = time.perf_counter()
@@ -338,31 +340,47 @@ def colorize_video(
                 if written[0] % 250 == 1:
                     samples.append((written[0], rss_mb()))
 
+        def carry() -> None:  # the temporal stage, in its own thread beside the model's
+            while True:
+                item = _get(q_mid, stop, [decoder])
+                if stop.is_set():
+                    return
+                t0 = time.perf_counter()
+                ready = stage.flush() if item is _END else stage.push(item)
+                times.temporal += time.perf_counter() - t0
+                for done in ready:
+                    if not _put(q_out, done, stop, [encoder]):
+                        return
+                if item is _END:
+                    _put(q_out, _END, stop, [encoder])
+                    return
+
         decoder = _Worker(decode, "vidcolor-decode")
+        temporal_worker = _Worker(carry, "vidcolor-temporal")
         encoder = _Worker(encode, "vidcolor-encode")
+        workers = (decoder, temporal_worker, encoder)
         t_start = time.perf_counter()
         finished = False
         try:
-            for worker in (decoder, encoder):
+            predict = _predictor(colorizer, info, settings)
+            if isinstance(stage, ForwardStage):  # frames the model skips that start a shot
+                stage.predict = predict
+            for worker in workers:
                 worker.start()
                 started.append(worker)
-            for batch in _batches(q_in, stop, decoder, settings.batch_size):
+            frames_per_batch = settings.batch_size * stage.model_every
+            for batch in _batches(q_in, stop, decoder, frames_per_batch):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled(f"{dest}: render cancelled; no partial output was kept")
-                for item in _colorize_batch(batch, colorizer, stage, info, size, settings, times):
-                    if not _put(q_out, item, stop, [encoder]):
+                for item in _model_batch(batch, predict, stage, info, size, times):
+                    if not _put(q_mid, item, stop, [temporal_worker]):
                         break
-                _raise_worker_errors(decoder, encoder)
-            t0 = time.perf_counter()
-            for item in stage.flush():
-                if not _put(q_out, item, stop, [encoder]):
-                    break
-            times.temporal += time.perf_counter() - t0
-            _put(q_out, _END, stop, [encoder])
-            _join_all([encoder], stop)
+                _raise_worker_errors(*workers)
+            _put(q_mid, _END, stop, [temporal_worker])
+            _join_all([temporal_worker, encoder], stop)
             if cancel is not None and cancel.is_set():
                 raise Cancelled(f"{dest}: render cancelled; no partial output was kept")
-            _raise_worker_errors(decoder, encoder)
+            _raise_worker_errors(*workers)
             finished = True
         finally:
             stop.set()
@@ -439,36 +457,47 @@ def _batches(
         yield batch
 
 
-def _colorize_batch(
+def _model_batch(
     batch: list[DecodedFrame],
-    colorizer: Colorizer,
+    predict: Callable[[torch.Tensor], torch.Tensor],
     stage,
     info: VideoInfo,
     size: tuple[int, int],
-    settings: PipelineSettings,
     times: StageTimes,
-) -> Iterator[TemporalItem]:
-    """Model step on a batch, then each frame through the temporal stage.
-
-    ``size`` is the working size in the coded orientation; the model sees the frames upright.
-    """
+) -> list[TemporalItem]:
+    """Model step on a batch: each frame's working-size L, and ab on the frames the stage
+    needs it for (every ``stage.model_every``-th); ``size`` is in the coded orientation."""
     t0 = time.perf_counter()
     units = [frame_unit(f) for f in batch]  # once per frame: the encode thread reuses it
     L = torch.cat([lab.grey_to_l(resize(u, size)) for u in units])
+    every = stage.model_every  # batches start at multiples of it: frame i is due if i % every == 0
     if getattr(stage, "predicts", False):  # the steering stage runs the (guided) model itself
         ab = L.new_zeros(L.shape[0], 2, *L.shape[-2:])
     else:
-        ab = rotate(colorizer.predict(rotate(L, info.rotation)), info.rotation, undo=True)
-        if settings.saturation != 1.0:
-            ab = ab * settings.saturation
+        ab = predict(L[::every] if every > 1 else L)
     L = L.to(ab.device)
     times.colorize += time.perf_counter() - t0
-    for i, frame in enumerate(batch):
-        t1 = time.perf_counter()
-        item = TemporalItem(frame.index, frame.time, L[i], ab[i], payload=(frame, units[i]))
-        ready = stage.push(item)
-        times.temporal += time.perf_counter() - t1
-        yield from ready
+    return [
+        TemporalItem(frame.index, frame.time, L[i], ab[i // every] if i % every == 0 else None,
+                     payload=(frame, units[i]))
+        for i, frame in enumerate(batch)
+    ]
+
+
+def _predictor(
+    colorizer: Colorizer, info: VideoInfo, settings: PipelineSettings
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model step on (B, 1, h, w) working-size L in the coded orientation -> (B, 2, h, w) ab:
+    frames turned upright for the model and back, the preset's saturation applied. One call at
+    a time: the temporal thread may ask for a frame while the model thread runs a batch."""
+    lock = threading.Lock()
+
+    def predict(L: torch.Tensor) -> torch.Tensor:
+        with lock:
+            ab = rotate(colorizer.predict(rotate(L, info.rotation)), info.rotation, undo=True)
+        return ab * settings.saturation if settings.saturation != 1.0 else ab
+
+    return predict
 
 
 def _colorizer(model: str, options: ColorizeOptions, settings: PipelineSettings,

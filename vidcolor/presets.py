@@ -31,6 +31,10 @@ class PipelineSettings:
                                                  "flag": "--flow"})
     temporal_mode: str = field(default=_T.mode, metadata={"help": "forward or bidirectional",
                                                           "flag": "--temporal-mode"})
+    model_every: int = field(default=2, metadata={
+        "help": "run the model on every n-th frame and carry its colour along the flow to the "
+        "frames between, to save time (forward mode; bidirectional and --flow none model every "
+        "frame; 1 = every frame)", "flag": "--model-every"})
     temporal_strength: float = _T.strength
     temporal_window: int = _T.window
     cut_threshold: float = _T.cut_threshold
@@ -71,6 +75,8 @@ class PipelineSettings:
                 f"{setting_label('working_short_side')} must be a multiple of 8 and >= 32, "
                 f"got {self.working_short_side}"
             )
+        if self.model_every < 1:
+            raise UsageError(f"{setting_label('model_every')} must be >= 1, got {self.model_every}")
         if self.batch_size < 1:
             raise UsageError(f"{setting_label('batch_size')} must be >= 1, got {self.batch_size}")
         for name, choices in (("flow", FLOW_CHOICES), ("temporal_mode", MODE_CHOICES),
@@ -92,6 +98,8 @@ class PipelineSettings:
             flow=self.flow,
             mode=self.temporal_mode,
             strength=self.temporal_strength,
+            model_every=self.model_every if self.temporal_mode == "forward" and self.flow != "none"
+            else 1,
             window=self.temporal_window,
             cut_threshold=self.cut_threshold,
             flow_weights=flow_weights,

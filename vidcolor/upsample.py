@@ -3,6 +3,8 @@ so colour follows the original edges instead of bleeding across them."""
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -49,3 +51,34 @@ def guided_upsample(
     a = F.interpolate(a, size=size, mode="bilinear", align_corners=False)
     b = F.interpolate(b, size=size, mode="bilinear", align_corners=False)
     return a * guide_hi + b
+
+
+def guided_upsample_cpu(
+    src_lo: np.ndarray,
+    guide_lo: np.ndarray,
+    guide_hi: np.ndarray,
+    *,
+    radius: int = GUIDED_RADIUS,
+    eps: float = GUIDED_EPS,
+) -> np.ndarray:
+    """:func:`guided_upsample` of one frame in OpenCV's SIMD kernels (the film's CPU path, about
+    5x cheaper than torch on frame-sized maps): ``src_lo`` (C, h, w), guides (h, w) and (H, W)
+    float32; returns (C, H, W). The same filter: replicated edges, half-pixel bilinear."""
+    k = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(x, -1, k, borderType=cv2.BORDER_REPLICATE)
+
+    g = np.ascontiguousarray(guide_lo, dtype=np.float32)
+    mean_g = mean(g)
+    var = mean(g * g) - mean_g * mean_g
+    size = (guide_hi.shape[1], guide_hi.shape[0])
+    out = np.empty((src_lo.shape[0], *guide_hi.shape), np.float32)
+    for c, s in enumerate(np.asarray(src_lo, dtype=np.float32)):
+        mean_s = mean(s)
+        a = (mean(g * s) - mean_g * mean_s) / (var + eps)
+        b = mean_s - a * mean_g
+        a = cv2.resize(mean(a), size, interpolation=cv2.INTER_LINEAR)
+        b = cv2.resize(mean(b), size, interpolation=cv2.INTER_LINEAR)
+        out[c] = a * guide_hi + b
+    return out

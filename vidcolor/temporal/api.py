@@ -28,8 +28,10 @@ class TemporalItem:
     """Presentation time in seconds."""
     L: torch.Tensor
     """(1, h, w) lightness 0..100 at working resolution, float32, on the stage's device."""
-    ab: torch.Tensor
-    """(2, h, w) predicted ab in Lab units at working resolution; replaced by the stage."""
+    ab: torch.Tensor | None
+    """(2, h, w) predicted ab in Lab units at working resolution; replaced by the stage. None on
+    a frame the model skipped (``model_every``): the stage carries colour to it, or asks its
+    ``predict`` for one where it cannot (a new shot)."""
     payload: object = None
     """Opaque, passed through untouched (the full-resolution frame)."""
 
@@ -61,6 +63,11 @@ class TemporalOptions:
         default=10,
         metadata={"help": "bidirectional window in frames (>= 2): latency and frames buffered"},
     )
+    model_every: int = field(
+        default=1,
+        metadata={"help": "run the model on every n-th frame and carry its colour along the "
+                  "flow to the frames between (forward mode; 1 = every frame)"},
+    )
     cut_threshold: float = field(
         default=DEFAULT_CUT_THRESHOLD,
         metadata={"help": "shot-cut sensitivity: lightness-histogram chi-square distance (0..1]"},
@@ -80,6 +87,13 @@ class TemporalOptions:
             raise UsageError(f"strength must be in [0, 1], got {self.strength}")
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 2:
             raise UsageError(f"window must be an integer >= 2 frames, got {self.window!r}")
+        every = self.model_every
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise UsageError(f"model_every must be a whole number >= 1, got {every!r}")
+        if every > 1 and (self.mode != "forward" or self.flow == "none"):
+            why = "a flow to carry colour along" if self.flow == "none" else "forward mode"
+            raise UsageError(f"model_every {every} (skipping model frames) needs {why}; "
+                             "set it to 1")
         if not 0.0 < self.cut_threshold <= 1.0:
             raise UsageError(f"cut threshold must be in (0, 1], got {self.cut_threshold}")
         if self.flow_weights is not None and not isinstance(self.flow_weights, Path):
@@ -117,6 +131,8 @@ class TemporalStage(Protocol):
     """Backend and mode actually used, e.g. 'dis/forward', 'raft_small/bidirectional', 'none'."""
     cuts: list[tuple[int, Fraction]]
     """Detected hard cuts: (index, time) of each frame that starts a new shot."""
+    model_every: int
+    """Items may come without ``ab`` except every ``model_every``-th (1: all need it)."""
 
     def push(self, item: TemporalItem) -> list[TemporalItem]:
         """Feed the next frame; returns the items now ready for output, in order."""

@@ -17,6 +17,7 @@ across windows (no seam). Latency: up to W - 1 frames; at most W items are buffe
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -72,10 +73,15 @@ def blend(warped: torch.Tensor, pred: torch.Tensor, weight: torch.Tensor) -> tor
     return pred + weight * (warped - pred)
 
 
+Predictor = Callable[[torch.Tensor], torch.Tensor]
+"""The model on one frame: L (1, 1, h, w) -> ab (1, 2, h, w), for frames it skipped."""
+
+
 class IdentityStage:
     """``flow='none'``: every item comes back at once, unchanged."""
 
     name = "none"
+    model_every = 1
 
     def __init__(self) -> None:
         self.cuts: list[tuple[int, Fraction]] = []
@@ -110,10 +116,16 @@ class _FlowStage:
         self.cuts: list[tuple[int, Fraction]] = []
         self._detector = CutDetector(threshold=cut_threshold)
         self._size: tuple[int, int] | None = None
+        self.model_every = 1
 
-    def _prepare(self, item: TemporalItem) -> tuple[torch.Tensor, torch.Tensor]:
-        """Checks the item; returns its L (1, 1, h, w) and ab (1, 2, h, w) on the stage device."""
+    def _prepare(self, item: TemporalItem) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Checks the item; returns its L (1, 1, h, w) and ab (1, 2, h, w, or None where the
+        model skipped it) on the stage device."""
         L, ab = item.L, item.ab
+        if ab is None and self.model_every == 1:
+            raise ValueError(f"frame {item.index}: no ab given, and this stage needs every one")
+        if ab is None:
+            ab = L.new_zeros(2, *L.shape[1:])  # for the checks; dropped below
         if L.dim() != 3 or L.shape[0] != 1 or ab.dim() != 3 or ab.shape[0] != 2:
             raise ValueError(
                 f"frame {item.index}: expected L (1, h, w) and ab (2, h, w), "
@@ -132,7 +144,8 @@ class _FlowStage:
             )
         self._size = size
         dev, f32 = self.device, torch.float32
-        return L.to(dev, f32).unsqueeze(0), ab.to(dev, f32).unsqueeze(0)
+        pred = None if item.ab is None else ab.to(dev, f32).unsqueeze(0)
+        return L.to(dev, f32).unsqueeze(0), pred
 
     def _starts_shot(self, item: TemporalItem, L: torch.Tensor, *, has_prev: bool) -> bool:
         """Histogram test against the previous frame (always run, to track it); records a cut."""
@@ -200,30 +213,55 @@ class _FlowStage:
 
 
 class ForwardStage(_FlowStage):
-    """Causal stabiliser: each item is returned as soon as it is pushed."""
+    """Causal stabiliser: each item is returned as soon as it is pushed.
 
-    def __init__(self, **kwargs: object) -> None:
+    With ``model_every`` n > 1 only every n-th item needs a prediction: the others get the last
+    prediction carried along the flow, and ``predict`` is called for one that starts a shot."""
+
+    def __init__(
+        self, *, model_every: int = 1, predict: Predictor | None = None, **kwargs: object
+    ) -> None:
         super().__init__(mode="forward", **kwargs)  # type: ignore[arg-type]
+        self.model_every = model_every
+        self.predict = predict
         self._prev: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pred: torch.Tensor | None = None
+        """The latest prediction, or the one carried to the latest frame (model_every > 1)."""
 
     def push(self, item: TemporalItem) -> list[TemporalItem]:
         """Stabilise ``item`` against the previous output and return it."""
         L, pred = self._prepare(item)
-        out = pred
+        out = None
         new_shot = self._starts_shot(item, L, has_prev=self._prev is not None)
         if self._prev is not None and not new_shot:
             L_prev, ab_prev = self._prev
-            link = self._link(L_prev, ab_prev, L, both=False)
+            carry = self._pred is not None and self.model_every > 1
+            # one warp takes the previous output and its prediction along the flow
+            link = self._link(L_prev, torch.cat([ab_prev, self._pred], 1) if carry else ab_prev,
+                              L, both=False)
             if link.occluded > MAX_UNEXPLAINED_FRACTION:
                 self._mark_cut(item)
             else:
-                out = blend(link.ab_prev_warped, pred, link.conf_cur * self.strength)
+                warped = link.ab_prev_warped[:, :2]
+                if pred is None:
+                    pred = link.ab_prev_warped[:, 2:]
+                out = blend(warped, pred, link.conf_cur * self.strength)
+        if out is None:
+            out = pred = pred if pred is not None else self._predict(item, L)
         self._prev = (L, out)
+        self._pred = pred
         return [dataclasses.replace(item, ab=out[0])]
+
+    def _predict(self, item: TemporalItem, L: torch.Tensor) -> torch.Tensor:
+        """The model's ab for a skipped frame that starts a shot (nothing to carry to it)."""
+        if self.predict is None:
+            raise ValueError(f"frame {item.index} starts a shot but came without ab, and the "
+                             "stage has no predict function")
+        return self.predict(L).to(self.device, torch.float32)
 
     def flush(self) -> list[TemporalItem]:
         """Nothing is buffered; resets the state for a new film."""
-        self._prev = None
+        self._prev = self._pred = None
         self._reset()
         return []
 
@@ -312,8 +350,13 @@ class BidirectionalStage(_FlowStage):
         return (cf * slot.fwd + cb * bwd + _EPS * slot.pred) / (cf + cb + _EPS)
 
 
-def make_temporal_stage(options: TemporalOptions) -> TemporalStage:
-    """Build the stage ``options`` ask for; 'auto' resolves here and ``stage.name`` says to what."""
+def make_temporal_stage(
+    options: TemporalOptions, *, predict: Predictor | None = None
+) -> TemporalStage:
+    """Build the stage ``options`` ask for; 'auto' resolves here and ``stage.name`` says to what.
+
+    ``predict`` colours a frame the model skipped (``options.model_every`` > 1) that starts a
+    shot; the stage then needs ``ab`` only on every ``model_every``-th item."""
     if options.flow == "none":
         return IdentityStage()
     device = torch.device(options.device)
@@ -329,7 +372,7 @@ def make_temporal_stage(options: TemporalOptions) -> TemporalStage:
     }
     if options.mode == "bidirectional":
         return BidirectionalStage(window=options.window, **common)
-    return ForwardStage(**common)
+    return ForwardStage(model_every=options.model_every, predict=predict, **common)
 
 
 def run_stage_on_sequence(
@@ -337,14 +380,20 @@ def run_stage_on_sequence(
 ) -> torch.Tensor:
     """Run a stage over a whole (T, 1, h, w) / (T, 2, h, w) sequence; returns (T, 2, h, w) ab.
 
-    Times are taken as index / 25 s. Checks the stage returns every frame exactly once, in order.
+    As the film pipeline does, a stage with ``model_every`` n gets ``ab`` only on every n-th
+    frame (and asks for others where it must). Times are taken as index / 25 s. Checks the
+    stage returns every frame exactly once, in order.
     """
     if L_seq.shape[0] != ab_seq.shape[0]:
         raise ValueError(f"got {L_seq.shape[0]} L frames but {ab_seq.shape[0]} ab frames")
+    every = getattr(stage, "model_every", 1)
     out: list[TemporalItem] = []
     for t in range(L_seq.shape[0]):
         index = start_index + t
-        item = TemporalItem(index=index, time=Fraction(index, 25), L=L_seq[t], ab=ab_seq[t])
+        given = ab_seq[t] if t % every == 0 else None
+        if given is None:
+            stage.predict = lambda L, t=t: ab_seq[t : t + 1]  # type: ignore[attr-defined]
+        item = TemporalItem(index=index, time=Fraction(index, 25), L=L_seq[t], ab=given)
         out += stage.push(item)
     out += stage.flush()
     indices = [it.index for it in out]
