@@ -4,7 +4,8 @@ The colour clips of a folder (``../shared/data/videos``) are made grey, fitted t
 (letterboxed) and looped into a film of ``--seconds`` at 24 fps. Then, in one sitting:
 
 - the **I/O floor**: a plain PyAV decode + libx264 re-encode with vidcolor's own encoder
-  settings (veryfast, CRF 18), no colour;
+  settings (veryfast, CRF 18), no colour; measured before, between and after the runs, each
+  run's ratio taken against the two floors either side of it (the machine's speed drifts);
 - **vidcolor** with the default preset (and any ``--variant`` given), end to end.
 
 Reported: wall fps, process CPU-ms per frame (all threads; robust to a busy machine), the
@@ -134,26 +135,39 @@ def main() -> None:
             runs[v] = {key: {"true": True, "false": False}.get(
                 value, int(value) if value.isdigit() else value)}
         results = {}
+        floors = [floor]
         for label, extra in runs.items():
             out = Path(tmp) / f"out{len(results)}.mp4"
             results[label] = vidcolor_run(film, out, ColorizeOptions(quiet=True, **extra))
+            # the floor again after each run: a machine of this kind changes speed within
+            # minutes, so each run is compared with the floors measured either side of it
+            floors.append(io_floor(film, Path(tmp) / "floor.mp4"))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    floor_ms = 1000 * floor["cpu_s"] / floor["frames"]
+    floor_wall = [f["wall_s"] for f in floors]
+    floor_ms = [1000 * f["cpu_s"] / f["frames"] for f in floors]
     print(f"film: {n} frames of grey real footage ({a.folder}), {w}x{h}, {FPS} fps, "
           f"{n / FPS:.0f} s; python {sys.version.split()[0]}")
-    print(f"I/O floor (decode + libx264 veryfast CRF 18): {floor['frames'] / floor['wall_s']:.1f} "
-          f"fps, {floor_ms:.1f} CPU-ms/frame")
-    for label, r in results.items():
+    print(f"I/O floor (decode + libx264 veryfast CRF 18), measured before, between and after "
+          f"the runs: {', '.join(f'{n / s:.1f}' for s in floor_wall)} fps; "
+          f"{', '.join(f'{ms:.1f}' for ms in floor_ms)} CPU-ms/frame")
+    for i, (label, r) in enumerate(results.items()):
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stage_ms"].items())
+        wall_floor = (floor_wall[i] + floor_wall[i + 1]) / 2
+        cpu_floor = (floor_ms[i] + floor_ms[i + 1]) / 2
+        r["floor_wall_s"], r["floor_cpu_ms_per_frame"] = wall_floor, cpu_floor
+        r["x_floor_wall"], r["x_floor_cpu"] = r["wall_s"] / wall_floor, r[
+            "cpu_ms_per_frame"] / cpu_floor
         print(f"{label}: {r['fps']:.1f} fps, {r['cpu_ms_per_frame']:.1f} CPU-ms/frame; "
-              f"{r['wall_s'] / floor['wall_s']:.1f}x the floor in wall time, "
-              f"{r['cpu_ms_per_frame'] / floor_ms:.1f}x in CPU time; first frame after "
-              f"{r['first_frame_s']:.1f} s; stages (ms/frame) {stages}")
+              f"{r['x_floor_wall']:.1f}x the floor in wall time, {r['x_floor_cpu']:.1f}x in "
+              f"CPU time (against the floors either side: {n / wall_floor:.1f} fps, "
+              f"{cpu_floor:.1f} CPU-ms/frame); first frame after {r['first_frame_s']:.1f} s; "
+              f"stages (ms/frame) {stages}")
     print(f"peak resident memory of the process: {peak:.0f} MB")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps({
-            "size": [w, h], "frames": n, "fps": FPS, "floor": floor, "runs": results,
+            "size": [w, h], "frames": n, "fps": FPS, "floor": floor, "floors": floors,
+            "runs": results,
             "peak_rss_mb": peak, "film_seconds": float(Fraction(n, FPS))}, indent=2) + "\n")
 
 

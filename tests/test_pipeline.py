@@ -496,6 +496,33 @@ def test_failure_mid_film_leaves_nothing(
     assert not dest.exists() and leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("exc", [RuntimeError("flow broke"), KeyboardInterrupt()])
+def test_failure_in_the_temporal_thread_stops_the_run(
+    exc: BaseException, clip_with_audio: Path, tmp_path: Path, colorizer: Colorizer, opts,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The temporal stage runs in its own thread: its error reaches the caller, every thread
+    is joined (the autouse fixture) and nothing is left behind."""
+    from vidcolor.temporal import TemporalItem
+    from vidcolor.temporal.stabilize import ForwardStage
+
+    inner = ForwardStage.push
+    calls = [0]
+
+    def push(self: ForwardStage, item: TemporalItem) -> list[TemporalItem]:
+        calls[0] += 1
+        if calls[0] == 5:
+            raise exc
+        return inner(self, item)
+
+    monkeypatch.setattr(ForwardStage, "push", push)
+    dest = tmp_path / "out.mp4"
+    with pytest.raises(type(exc)):
+        colorize_video(clip_with_audio, dest, opts(batch_size=2), colorizer=colorizer)
+    assert calls[0] == 5
+    assert not dest.exists() and leftovers(tmp_path) == []
+
+
 def test_failure_keeps_the_existing_output(
     clip_grey: Path,
     tmp_path: Path,
