@@ -14,6 +14,9 @@ Interface the pipeline calls (streaming, frame by frame, bounded memory whatever
 - ``TemporalItem.L`` is (1, h, w) lightness 0..100 and ``ab`` is (2, h, w) predicted ab in Lab
   units, both float32 at working resolution on ``options.device``; the stage returns items with
   ``ab`` replaced by the stabilised chroma and ``index``, ``time``, ``L``, ``payload`` untouched.
+- ``options.model_every`` n > 1 (forward mode): only every n-th item needs ``ab``; the others
+  may come with None and get the last prediction carried along the flow, and the ``predict``
+  given to ``make_temporal_stage`` colours one that starts a shot.
 - ``mode='forward'`` returns each item from the same ``push`` (no latency, one frame of state).
 - ``mode='bidirectional'`` holds at most ``window`` items and returns each after at most
   ``window - 1`` further pushes; ``flush`` returns the rest. Every item comes back exactly once.
