@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import math
-from dataclasses import replace
 from pathlib import Path
 
 from vidcolor.colorize import Colorizer
@@ -53,14 +52,14 @@ def main() -> None:
     colorizer = Colorizer.load(
         a.model, device="cpu", working_short_side=settings.working_short_side
     )
-    base = settings.temporal_options(device="cpu")
     results = []
     for clip in clips_in(a.folder):
         res = evaluate_video(
             clip,
             colorize_fn=lambda L: colorizer.predict(L).cpu(),
             working_short_side=settings.working_short_side,
-            options_list=[replace(base, mode="forward"), replace(base, mode="bidirectional")],
+            options_list=[settings.temporal_options(device="cpu", mode=m)
+                          for m in ("forward", "bidirectional")],
             max_frames=a.max_frames,
         )
         print(res.format_table(), flush=True)

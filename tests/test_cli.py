@@ -192,6 +192,18 @@ def test_model_every_flag_presets_and_errors(cli, clip_grey: Path, tmp_path: Pat
     assert "Traceback" not in err and not (tmp_path / "o.mp4").exists()
 
 
+def test_eval_video_scores_both_modes_with_the_default_preset(cli, tmp_path: Path) -> None:
+    """eval-video's bidirectional row gets the model on every frame although the default
+    (forward) preset skips frames."""
+    clip = make_clip(tmp_path / "colour.mp4", n=8, audio=False)
+    out = tmp_path / "scores.json"
+    code, err = cli("eval-video", clip, "--modes", "forward,bidirectional", "--working-size",
+                    "64", "--json", out, "-q")
+    assert code == 0, err
+    text = out.read_text()
+    assert "dis/forward" in text and "dis/bidirectional" in text
+
+
 @pytest.mark.parametrize("flow", ["none", "dis"])
 def test_flow_choices(flow: str, clip_grey: Path, tmp_path: Path, cli) -> None:
     code, err = cli(clip_grey, "-o", tmp_path / "out.mp4", "--flow", flow)

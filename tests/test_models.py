@@ -469,8 +469,7 @@ def test_guided_upsample_keeps_chroma_edges_sharp() -> None:
 @pytest.mark.parametrize("matrix", ["bt601", "bt709"])
 def test_cpu_chroma_path_matches_the_torch_one(matrix: str) -> None:
     """The film's OpenCV chroma path (guided filter, Lab -> Cb/Cr) is the torch path's
-    arithmetic: within 1e-3 of full scale on 95 % of pixels of saturated, partly out-of-gamut
-    colour."""
+    arithmetic: within 1e-3 of full scale on saturated, partly out-of-gamut colour."""
     g = torch.Generator().manual_seed(3)
     L_hi = F.interpolate(torch.rand(1, 1, 12, 20, generator=g) * 100, size=(75, 133),
                          mode="bicubic", align_corners=False).clamp(0, 100)
@@ -485,9 +484,7 @@ def test_cpu_chroma_path_matches_the_torch_one(matrix: str) -> None:
     rgb = lab.lab_to_rgb(torch.cat([L_hi, torch.from_numpy(ref)[None]], 1))
     ycc = lab.rgb_to_ycbcr(rgb, matrix)
     for got, want in ((cb, ycc[0, 1].numpy()), (cr, ycc[0, 2].numpy())):
-        err = np.abs(got - want)
-        # the two libraries clip impossible colours (dark and very saturated) a little apart
-        assert err.mean() < 1e-3 and np.quantile(err, 0.95) < 1e-3 and err.max() < 0.1
+        assert np.abs(got - want).max() < 1e-3  # measured 3e-4, impossible colours included
     assert np.abs(cr).max() > 0.2  # the colour was strong, so the comparison means something
 
 

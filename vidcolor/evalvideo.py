@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -57,14 +57,15 @@ def eval_video(clip: Path, options: EvalVideoOptions) -> EvalResult | list:
     def colorize_fn(L: torch.Tensor) -> torch.Tensor:
         return colorizer.predict(L).cpu() * settings.saturation
 
-    base = settings.temporal_options(
-        device=str(colorizer.device), flow_weights=options.colorize.flow_weights
-    )
     result = evaluate_video(
         Path(clip),
         colorize_fn=colorize_fn,
         working_short_side=settings.working_short_side,
-        options_list=[replace(base, mode=m) for m in options.modes],
+        options_list=[
+            settings.temporal_options(device=str(colorizer.device),
+                                      flow_weights=options.colorize.flow_weights, mode=m)
+            for m in options.modes
+        ],
         max_frames=options.max_frames,
     )
     print(result.format_table())

@@ -90,7 +90,10 @@ def lab_to_cbcr_cpu(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`lab_to_rgb` then the Cb, Cr of :func:`rgb_to_ycbcr`, for one frame in OpenCV:
     L (H, W) and ab (2, H, W) float32 -> Cb, Cr (H, W) in [-0.5, 0.5] (the film's CPU path)."""
-    lab = cv2.merge([np.clip(L, 0.0, L_MAX), *np.clip(ab, -AB_RANGE, AB_RANGE)])
+    L = np.clip(L, 0.0, L_MAX).astype(np.float32, copy=False)
+    a, b = np.clip(ab, -AB_RANGE, AB_RANGE).astype(np.float32, copy=False)
+    b = np.minimum(b, 200.0 * (L + 16.0) / 116.0)  # fz >= 0, as kornia clamps it
+    lab = cv2.merge([L, a, b])
     rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
     kr, kb = LUMA_COEFFS[matrix]
     y = rgb @ np.array([kr, 1.0 - kr - kb, kb], np.float32)

@@ -384,10 +384,10 @@ def colorize_video(
             finished = True
         finally:
             stop.set()
-            colorizer.accelerated = None  # compiled for this film's shape only
             try:
                 _join_all(started, stop)
             finally:
+                colorizer.accelerated = None  # compiled for this film's shape only
                 reader.close()
                 if finished and bar.total != written[0]:  # the container's count was an estimate
                     bar.total = written[0]

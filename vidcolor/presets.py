@@ -92,14 +92,17 @@ class PipelineSettings:
             raise UsageError(f"{setting_label('saturation')} must be in [0, 3], "
                              f"got {self.saturation}")
 
-    def temporal_options(self, *, device: str, flow_weights: Path | None = None) -> TemporalOptions:
-        """The temporal stage's options from this preset."""
+    def temporal_options(
+        self, *, device: str, flow_weights: Path | None = None, mode: str | None = None
+    ) -> TemporalOptions:
+        """The temporal stage's options from this preset (``mode`` in place of the preset's; the
+        model runs on every frame where the stage is not forward)."""
+        mode = mode or self.temporal_mode
         return TemporalOptions(
             flow=self.flow,
-            mode=self.temporal_mode,
+            mode=mode,
             strength=self.temporal_strength,
-            model_every=self.model_every if self.temporal_mode == "forward" and self.flow != "none"
-            else 1,
+            model_every=self.model_every if mode == "forward" and self.flow != "none" else 1,
             window=self.temporal_window,
             cut_threshold=self.cut_threshold,
             flow_weights=flow_weights,

@@ -290,7 +290,8 @@ def colour_film_frame(
     ]).cpu() * settings.saturation
     if settings.flow != "none" and len(frames) > 1:
         stage = make_temporal_stage(settings.temporal_options(device="cpu"))
-        ab = run_stage_on_sequence(stage, L, ab)
+        first = round(frames[0].time * info.fps) if info.fps else 0  # the film's model frames
+        ab = run_stage_on_sequence(stage, L, ab, start_index=first)
     L_full = lab.grey_to_l(units[-1])
     rgb = lab_to_rgb_keep_l(L_full, guided_upsample(ab[-1:], L[-1:], L_full))
     rgb8 = (rgb[0].permute(1, 2, 0) * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()

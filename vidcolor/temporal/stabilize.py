@@ -235,7 +235,7 @@ class ForwardStage(_FlowStage):
         new_shot = self._starts_shot(item, L, has_prev=self._prev is not None)
         if self._prev is not None and not new_shot:
             L_prev, ab_prev = self._prev
-            carry = self._pred is not None and self.model_every > 1
+            carry = pred is None and self._pred is not None
             # one warp takes the previous output and its prediction along the flow
             link = self._link(L_prev, torch.cat([ab_prev, self._pred], 1) if carry else ab_prev,
                               L, both=False)
@@ -380,9 +380,9 @@ def run_stage_on_sequence(
 ) -> torch.Tensor:
     """Run a stage over a whole (T, 1, h, w) / (T, 2, h, w) sequence; returns (T, 2, h, w) ab.
 
-    As the film pipeline does, a stage with ``model_every`` n gets ``ab`` only on every n-th
-    frame (and asks for others where it must). Times are taken as index / 25 s. Checks the
-    stage returns every frame exactly once, in order.
+    As the film pipeline does, a stage with ``model_every`` n gets ``ab`` only on frames whose
+    index (from ``start_index``) is a multiple of n, and asks for others where it must. Times
+    are taken as index / 25 s. Checks the stage returns every frame exactly once, in order.
     """
     if L_seq.shape[0] != ab_seq.shape[0]:
         raise ValueError(f"got {L_seq.shape[0]} L frames but {ab_seq.shape[0]} ab frames")
@@ -390,7 +390,7 @@ def run_stage_on_sequence(
     out: list[TemporalItem] = []
     for t in range(L_seq.shape[0]):
         index = start_index + t
-        given = ab_seq[t] if t % every == 0 else None
+        given = ab_seq[t] if index % every == 0 else None
         if given is None:
             stage.predict = lambda L, t=t: ab_seq[t : t + 1]  # type: ignore[attr-defined]
         item = TemporalItem(index=index, time=Fraction(index, 25), L=L_seq[t], ab=given)
