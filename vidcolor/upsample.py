@@ -61,9 +61,9 @@ def guided_upsample_cpu(
     radius: int = GUIDED_RADIUS,
     eps: float = GUIDED_EPS,
 ) -> np.ndarray:
-    """:func:`guided_upsample` of one frame in OpenCV's SIMD kernels (the film's CPU path, about
-    5x cheaper than torch on frame-sized maps): ``src_lo`` (C, h, w), guides (h, w) and (H, W)
-    float32; returns (C, H, W). The same filter: replicated edges, half-pixel bilinear."""
+    """:func:`guided_upsample` of one frame in OpenCV's SIMD kernels (the film's CPU path):
+    ``src_lo`` (C, h, w), guides (h, w) and (H, W) float32; returns (C, H, W). The same filter:
+    replicated edges, half-pixel bilinear."""
     k = (2 * radius + 1, 2 * radius + 1)
 
     def mean(x: np.ndarray) -> np.ndarray:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import errno
-import functools
 import logging
 import math
 from collections.abc import Iterator
@@ -845,20 +844,10 @@ def frame_to_rgb(
     return rgb.astype(np.float32) / 255.0
 
 
-@functools.lru_cache(maxsize=8)
-def _unit_table(bit_depth: int, full_range: bool) -> np.ndarray:
-    """Y' in [0, 1] of every luma code of this depth and range (limited range stretched)."""
-    scale = 1 << (bit_depth - 8)
-    codes = np.arange(1 << bit_depth, dtype=np.float32)
-    top = float((1 << bit_depth) - 1)
-    out = codes / top if full_range else (codes - 16.0 * scale) / (219.0 * scale)
-    return np.clip(out, 0.0, 1.0)
-
-
 def luma_to_unit(y: np.ndarray, bit_depth: int, full_range: bool) -> np.ndarray:
-    """Native luma codes to float32 Y' in [0, 1] (limited range stretched), for the models;
-    a table lookup (a quarter of the arithmetic's time on a frame)."""
-    if bit_depth > 16 or y.dtype.kind != "u":
-        raise ValueError(f"luma must be unsigned codes of at most 16 bits, got {y.dtype} at "
-                         f"{bit_depth} bits")
-    return _unit_table(bit_depth, full_range).take(y, mode="clip")  # stray high codes: top
+    """Native luma codes to float32 Y' in [0, 1] (limited range stretched), for the models."""
+    scale = 1 << (bit_depth - 8)
+    yf = y.astype(np.float32)
+    top = float((1 << bit_depth) - 1)
+    out = yf / top if full_range else (yf - 16.0 * scale) / (219.0 * scale)
+    return np.clip(out, 0.0, 1.0)

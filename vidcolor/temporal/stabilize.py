@@ -124,14 +124,11 @@ class _FlowStage:
         L, ab = item.L, item.ab
         if ab is None and self.model_every == 1:
             raise ValueError(f"frame {item.index}: no ab given, and this stage needs every one")
-        if ab is None:
-            ab = L.new_zeros(2, *L.shape[1:])  # for the checks; dropped below
-        if L.dim() != 3 or L.shape[0] != 1 or ab.dim() != 3 or ab.shape[0] != 2:
-            raise ValueError(
-                f"frame {item.index}: expected L (1, h, w) and ab (2, h, w), "
-                f"got {tuple(L.shape)} and {tuple(ab.shape)}"
-            )
-        if L.shape[1:] != ab.shape[1:]:
+        got = f"got {tuple(L.shape)} and {None if ab is None else tuple(ab.shape)}"
+        bad_ab = ab is not None and (ab.dim() != 3 or ab.shape[0] != 2)
+        if L.dim() != 3 or L.shape[0] != 1 or bad_ab:
+            raise ValueError(f"frame {item.index}: expected L (1, h, w) and ab (2, h, w), {got}")
+        if ab is not None and L.shape[1:] != ab.shape[1:]:
             raise ValueError(
                 f"frame {item.index}: L is {L.shape[1]}x{L.shape[2]} but ab is "
                 f"{ab.shape[1]}x{ab.shape[2]}"
@@ -144,7 +141,7 @@ class _FlowStage:
             )
         self._size = size
         dev, f32 = self.device, torch.float32
-        pred = None if item.ab is None else ab.to(dev, f32).unsqueeze(0)
+        pred = None if ab is None else ab.to(dev, f32).unsqueeze(0)
         return L.to(dev, f32).unsqueeze(0), pred
 
     def _starts_shot(self, item: TemporalItem, L: torch.Tensor, *, has_prev: bool) -> bool:
