@@ -26,7 +26,7 @@ from eval_temporal import clips_in  # this folder's script: the same clip list
 
 from vidcolor.colorize import Colorizer
 from vidcolor.lab import colorfulness, lab_to_rgb, rgb_to_l
-from vidcolor.presets import load_pipeline
+from vidcolor.presets import PipelineSettings, load_pipeline
 from vidcolor.temporal.evaluate import _predict, _render, read_clip, working_size
 from vidcolor.temporal.metrics import as_rgb
 from vidcolor.temporal.stabilize import make_temporal_stage, run_stage_on_sequence
@@ -72,6 +72,19 @@ def grey_scores(frames: list[np.ndarray], stride: int) -> dict[str, float]:
     return {"grey_psnr": float(np.mean(ps)), "truth_colorfulness": float(np.mean(cf))}
 
 
+def parse_settings(text: str) -> dict[str, object]:
+    """``key=value,key=value`` -> preset overrides, each value of its setting's type."""
+    kinds = {f.name: type(f.default) for f in dataclasses.fields(PipelineSettings)}
+    out: dict[str, object] = {}
+    for pair in text.split(","):
+        key, _, value = pair.partition("=")
+        if key not in kinds:
+            raise SystemExit(f"unknown preset setting {key!r}; known: {', '.join(kinds)}")
+        kind = kinds[key]
+        out[key] = value.lower() == "true" if kind is bool else kind(value)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
@@ -83,17 +96,23 @@ def main() -> None:
     ap.add_argument("--model-every", type=int, nargs="+", metavar="N",
                     help="also score the film path with the model on every N-th frame (default: "
                     "the preset's; each value gets its own rows)")
+    ap.add_argument("--variant", action="append", default=[], metavar="KEY=VALUE[,KEY=VALUE]",
+                    help="also score the film path with these preset settings changed (e.g. "
+                    "model_every=3,working_short_side=192); each variant gets its own rows")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     logging.getLogger("vidcolor").setLevel(logging.WARNING)
     preset = load_pipeline()
-    everies = a.model_every or [preset.model_every]
+    variants: dict[str, object] = {"": preset}  # row tag -> settings
+    if a.model_every:
+        variants = {f" every {n}": dataclasses.replace(preset, model_every=n)
+                    for n in a.model_every}
+    for v in a.variant:
+        variants[f" {v}"] = dataclasses.replace(preset, **parse_settings(v))
     colorizers = {}  # row name -> (model, whether its films fade as the film path does, preset)
     for m in a.models:
         c = Colorizer.load(m, device="cpu", working_short_side=preset.working_short_side)
-        for every in everies:
-            settings = dataclasses.replace(preset, model_every=every)
-            tag = f" every {every}" if a.model_every else ""
+        for tag, settings in variants.items():
             colorizers[f"{m}{tag}"] = (c, True, settings)
             if a.vivid:
                 colorizers[f"{m}{tag} --vivid"] = (c, False, settings)
@@ -103,6 +122,7 @@ def main() -> None:
         row = {"clip": clip.name, "frames": len(frames), **grey_scores(frames, a.stride)}
         for name, (colorizer, film, settings) in colorizers.items():
             colorizer.use_fade(film)
+            colorizer.working_short_side = settings.working_short_side
             row[name] = score_clip(frames, colorizer, settings, a.stride)
         rows.append(row)
         cells = "  ".join(

@@ -16,7 +16,9 @@ from pathlib import Path
 from vidcolor.colorize import Colorizer
 from vidcolor.models import DEFAULT_MODEL
 from vidcolor.presets import load_pipeline
+from vidcolor.temporal import MODE_CHOICES
 from vidcolor.temporal.evaluate import GREY_LABEL, ORIGINAL_LABEL, evaluate_video
+from vidcolor.temporal.flow import resolve_flow_name
 
 CLIP_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov")
 
@@ -45,6 +47,10 @@ def main() -> None:
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--pipeline", default="balanced")
     ap.add_argument("--max-frames", type=int, default=90)
+    ap.add_argument("--modes", nargs="+", choices=MODE_CHOICES, default=list(MODE_CHOICES))
+    ap.add_argument("--compare", action="append", default=[], metavar="NAME=PRESET",
+                    help="also score another preset (a name or a .toml) in the same modes, "
+                    "its rows labelled NAME (its working size must be the same)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     logging.getLogger("vidcolor").setLevel(logging.WARNING)
@@ -52,15 +58,29 @@ def main() -> None:
     colorizer = Colorizer.load(
         a.model, device="cpu", working_short_side=settings.working_short_side
     )
+    rows = [(None, settings)]
+    for c in a.compare:
+        name, _, preset = c.partition("=")
+        other = load_pipeline(preset)
+        if other.working_short_side != settings.working_short_side:
+            raise SystemExit(f"--compare {c}: working size {other.working_short_side}, not "
+                             f"{settings.working_short_side}")
+        rows.append((name, other))
+    options, labels = [], []
+    for name, s in rows:
+        for m in a.modes:
+            options.append(s.temporal_options(device="cpu", mode=m))
+            flow = resolve_flow_name(s.flow, device="cpu")
+            labels.append(f"{flow}/{m}" + (f" ({name})" if name else ""))
     results = []
     for clip in clips_in(a.folder):
         res = evaluate_video(
             clip,
             colorize_fn=lambda L: colorizer.predict(L).cpu(),
             working_short_side=settings.working_short_side,
-            options_list=[settings.temporal_options(device="cpu", mode=m)
-                          for m in ("forward", "bidirectional")],
+            options_list=options,
             max_frames=a.max_frames,
+            labels=labels,
         )
         print(res.format_table(), flush=True)
         results.append(res)
@@ -76,7 +96,7 @@ def main() -> None:
                   f"| {r['excess_warping_error']:.2f} | {x.cdc:.5f} | {r['cdc']:.2f} "
                   f"| {x.ms_per_frame:.1f} |")
     summary = {}
-    for label in ("dis/forward", "dis/bidirectional", GREY_LABEL, ORIGINAL_LABEL):
+    for label in (*labels, GREY_LABEL, ORIGINAL_LABEL):
         ratios = [res.ratios(label) for res in results]
         base = [res.variant("per-frame").psnr for res in results]
         dpsnr = [res.variant(label).psnr - b for res, b in zip(results, base, strict=True)]

@@ -19,6 +19,7 @@ batch), peak resident memory, and vidcolor's ratio to the floor in wall and in C
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import resource
@@ -34,6 +35,7 @@ from eval_temporal import clips_in  # this folder's script: the same clip list
 from PIL import Image
 
 from vidcolor.pipeline import ColorizeOptions, colorize_video, rss_mb
+from vidcolor.presets import PipelineSettings
 from vidcolor.temporal.evaluate import read_clip
 
 FPS = 24
@@ -114,13 +116,38 @@ def vidcolor_run(src: Path, dest: Path, options: ColorizeOptions) -> dict[str, o
     }
 
 
+def variant_options(text: str, preset_path: Path) -> dict[str, object]:
+    """``key=value[,key=value]`` -> ColorizeOptions keywords. Keys of ColorizeOptions go there;
+    other preset settings (``flow_downscale``, ``dis_preset``, ...) go into a TOML preset
+    written to ``preset_path`` (the defaults plus these)."""
+    names = {f.name for f in dataclasses.fields(ColorizeOptions)}
+    kinds = {f.name: type(f.default) for f in dataclasses.fields(PipelineSettings)}
+    options: dict[str, object] = {}
+    preset: list[str] = []
+    for pair in text.split(","):
+        key, _, value = pair.partition("=")
+        parsed = {"true": True, "false": False}.get(
+            value, int(value) if value.isdigit() else value)
+        if key in names:
+            options[key] = parsed
+        elif key in kinds:
+            preset.append(f"{key} = {json.dumps(parsed)}")
+        else:
+            raise SystemExit(f"--variant {text}: unknown setting {key!r}")
+    if preset:
+        preset_path.write_text("\n".join(preset) + "\n")
+        options["pipeline"] = str(preset_path)
+    return options
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
     ap.add_argument("--size", default="854x480")
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--variant", action="append", default=[],
-                    help="extra run: key=value of ColorizeOptions (e.g. precision=fp32)")
+                    help="extra run: key=value[,key=value] of ColorizeOptions or of a preset "
+                    "(e.g. precision=fp32, or model_every=2,flow_downscale=1)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     logging.getLogger("vidcolor").setLevel(logging.WARNING)
@@ -130,10 +157,8 @@ def main() -> None:
         n = make_film(a.folder, film, (w, h), a.seconds)
         floor = io_floor(film, Path(tmp) / "floor.mp4")
         runs = {"default (balanced)": {}}
-        for v in a.variant:
-            key, _, value = v.partition("=")
-            runs[v] = {key: {"true": True, "false": False}.get(
-                value, int(value) if value.isdigit() else value)}
+        for i, v in enumerate(a.variant):
+            runs[v] = variant_options(v, Path(tmp) / f"variant{i}.toml")
         results = {}
         floors = [floor]
         for label, extra in runs.items():

@@ -181,14 +181,26 @@ def test_model_every_flag_presets_and_errors(cli, clip_grey: Path, tmp_path: Pat
         options = colorize_options(colorize_parser().parse_args(["in.mp4", "-o", "o.mp4", *argv]))
         return options.settings().temporal_options(device="cpu")
 
-    assert temporal().model_every == 2
+    assert temporal().model_every == 3
     assert temporal("--model-every", "1").model_every == 1
-    assert temporal("--pipeline", "fast").model_every == 3
+    assert temporal("--pipeline", "fast").model_every == 4
     assert temporal("--pipeline", "quality").model_every == 1  # bidirectional
     assert temporal("--temporal-mode", "bidirectional").model_every == 1
     assert temporal("--flow", "none").model_every == 1
+    # the lighter flow of the default reaches the stage; quality keeps the full-size flow
+    assert (temporal().dis_preset, temporal().flow_downscale) == ("ultrafast", 2)
+    quality = temporal("--pipeline", "quality")
+    assert (quality.dis_preset, quality.flow_downscale) == ("fast", 1)
     code, err = cli(clip_grey, "-o", tmp_path / "o.mp4", "--model-every", "0", "-q")
     assert code == 2 and "--model-every (model_every in a preset) must be >= 1, got 0" in err
+    assert "Traceback" not in err and not (tmp_path / "o.mp4").exists()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('flow_downscale = 3\n')
+    code, err = cli(clip_grey, "-o", tmp_path / "o.mp4", "--pipeline", bad, "-q")
+    assert code == 2 and "flow_downscale must be one of 1, 2, got 3" in err, err
+    bad.write_text('dis_preset = "slow"\n')
+    code, err = cli(clip_grey, "-o", tmp_path / "o.mp4", "--pipeline", bad, "-q")
+    assert code == 2 and "dis_preset must be one of ultrafast, fast, medium, got 'slow'" in err
     assert "Traceback" not in err and not (tmp_path / "o.mp4").exists()
 
 

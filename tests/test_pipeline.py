@@ -306,8 +306,8 @@ def test_flow_choices(
 
 
 @pytest.mark.parametrize(("kw", "modelled"), [
-    ({}, 6),  # the preset's model_every 2
-    ({"model_every": 3}, 4),
+    ({}, 4),  # the preset's model_every 3
+    ({"model_every": 2}, 6),
     ({"model_every": 1}, 12),
     ({"flow": "none"}, 12),  # nothing to carry colour along: every frame
     ({"temporal_mode": "bidirectional"}, 12),

@@ -40,6 +40,7 @@ from vidcolor.temporal.flow import (
 )
 from vidcolor.temporal.metrics import cdc, js_divergence, warping_error
 from vidcolor.temporal.padding import InputPadder
+from vidcolor.temporal.stabilize import enlarge_flow, shrink
 from vidcolor.temporal.warp import backward_warp, consistency_mask, motion_boundary_mask
 
 
@@ -367,6 +368,52 @@ def test_a_cut_on_a_skipped_frame_asks_for_its_prediction() -> None:
         every_frame.push(TemporalItem(3, Fraction(3, 25), L[3], None))
 
 
+def test_flow_downscale_options_are_checked() -> None:
+    with pytest.raises(UsageError, match="flow_downscale must be one of 1, 2, got 3"):
+        TemporalOptions(flow_downscale=3)
+    with pytest.raises(UsageError, match=r"dis_preset must be one of .*, got 'slow'"):
+        TemporalOptions(dis_preset="slow")
+    with pytest.raises(UsageError, match="DIS input scale must be 1, 2 or 4, got 3"):
+        DisFlow(input_scale=3)
+    # the finest level moves down one step per halving: the same patches of the scene
+    assert DisFlow(input_scale=2)._dis.getFinestScale() == DisFlow()._dis.getFinestScale() - 1
+
+
+def test_enlarged_flow_is_in_the_pixels_of_the_large_frame() -> None:
+    small = torch.stack([torch.full((12, 20), 1.5), torch.full((12, 20), -0.5)])[None]
+    big = enlarge_flow(small, (24, 40))
+    assert big.shape == (1, 2, 24, 40)
+    assert torch.allclose(big[0, 0], torch.full((24, 40), 3.0))
+    assert torch.allclose(big[0, 1], torch.full((24, 40), -1.0))
+    assert shrink(torch.ones(1, 1, 25, 39), 2).shape == (1, 1, 13, 20)
+
+
+@pytest.mark.parametrize("mode", ["forward", "bidirectional"])
+def test_flow_at_half_size_carries_colour_as_the_full_size_flow_does(mode: str) -> None:
+    """Flow and occlusion test on lightness shrunk twice: on a pan the output stays within a
+    fraction of a Lab unit of the full-size flow's, and a cut still resets."""
+    frames, h, w = 10, 64, 96
+    L, ab_true = moving_sequence(frames, h, w, step=2, seed=5)
+    g = torch.Generator().manual_seed(1)
+    noisy = ab_true + torch.randn(frames, 2, 1, 1, generator=g) * 8
+    outs = {}
+    for n in (1, 2):
+        stage = make_temporal_stage(
+            TemporalOptions(flow="dis", mode=mode, window=4, flow_downscale=n))
+        outs[n] = run_stage_on_sequence(stage, L, noisy)
+        assert stage.cuts == []
+        assert F.mse_loss(outs[n], ab_true) < F.mse_loss(noisy, ab_true)
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    change = (outs[1] - noisy)[inner].abs().mean()  # what the stage does to the prediction
+    assert (outs[2] - outs[1])[inner].abs().mean() < 0.1 * change  # measured ~0.025
+    L_cut = torch.cat([L[:5] * 0.5, (texture(h, w, seed=7) * 30.0 + 65.0).expand(5, 1, h, w)])
+    stage = make_temporal_stage(TemporalOptions(flow="dis", mode=mode, window=4, flow_downscale=2))
+    ab = torch.cat([torch.full((5, 2, h, w), 30.0), torch.full((5, 2, h, w), -30.0)])
+    out = run_stage_on_sequence(stage, L_cut, ab)
+    assert stage.cuts == [(5, Fraction(5, 25))]
+    assert torch.allclose(out, ab, atol=1e-3)
+
+
 def test_bidirectional_returns_each_frame_once_in_order_with_bounded_buffer() -> None:
     frames, window = 23, 6
     L, ab = moving_sequence(frames, 24, 32)
@@ -489,6 +536,15 @@ def test_evaluate_frames_table_json_and_plot(tmp_path: Path) -> None:
     plot = tmp_path / "flicker.png"
     plot_flicker(result, plot)
     assert Image.open(plot).size[0] > 0
+    # rows named by the caller: two presets' forward stages side by side
+    named = evaluate_frames(frames[:3], colorize_fn=colorize, working_short_side=32,
+                            options_list=[TemporalOptions(flow="dis"),
+                                          TemporalOptions(flow="dis", flow_downscale=2)],
+                            labels=["dis/forward", "dis/forward (half-size flow)"])
+    assert [v.label for v in named.variants][1:3] == ["dis/forward", "dis/forward (half-size flow)"]
+    with pytest.raises(ValueError, match="got 1 labels for 2 options"):
+        evaluate_frames(frames[:3], colorize_fn=colorize, working_short_side=32,
+                        options_list=[TemporalOptions(), TemporalOptions()], labels=["one"])
 
 
 def base_floor_bound(result) -> float:

@@ -312,6 +312,7 @@ def colorize_video(
         bar = progress_bar(total=total, desc=src.name, quiet=options.quiet)
 
         def encode() -> None:
+            _one_torch_thread()
             while True:
                 item = _get(q_out, stop, [decoder, temporal_worker])
                 if item is _END:
@@ -341,6 +342,7 @@ def colorize_video(
                     samples.append((written[0], rss_mb()))
 
         def carry() -> None:  # the temporal stage, in its own thread beside the model's
+            _one_torch_thread()
             while True:
                 item = _get(q_mid, stop, [decoder])
                 if stop.is_set():
@@ -361,6 +363,7 @@ def colorize_video(
         workers = (decoder, temporal_worker, encoder)
         t_start = time.perf_counter()
         finished = False
+        torch_threads = torch.get_num_threads()  # the model's, in this thread; workers use one
         try:
             predict = _predictor(colorizer, info, settings)
             if isinstance(stage, ForwardStage):  # frames the model skips that start a shot
@@ -387,6 +390,7 @@ def colorize_video(
             try:
                 _join_all(started, stop)
             finally:
+                torch.set_num_threads(torch_threads)  # the default for threads started later
                 colorizer.accelerated = None  # compiled for this film's shape only
                 reader.close()
                 if finished and bar.total != written[0]:  # the container's count was an estimate
@@ -414,6 +418,12 @@ def colorize_video(
         samples, film_fps=info.fps,
         film_seconds=float(last_time[0] - (first_time[0] or 0) + (1 / info.fps if info.fps else 0)),
     )
+
+
+def _one_torch_thread() -> None:
+    """A worker's torch ops are one frame at working or chroma size: too small to gain from
+    intra-op threads, whose hand-offs cost CPU. (Threads already running keep their count.)"""
+    torch.set_num_threads(1)
 
 
 def _raise_worker_errors(*workers: _Worker) -> None:
@@ -469,7 +479,7 @@ def _model_batch(
     needs it for (every ``stage.model_every``-th); ``size`` is in the coded orientation."""
     t0 = time.perf_counter()
     units = [frame_unit(f) for f in batch]  # once per frame: the encode thread reuses it
-    L = torch.cat([lab.grey_to_l(resize(u, size)) for u in units])
+    L = lab.grey_to_l(resize(torch.cat(units), size))  # one call a batch: fewer hand-offs
     every = stage.model_every  # batches start at multiples of it: frame i is due if i % every == 0
     if getattr(stage, "predicts", False):  # the steering stage runs the (guided) model itself
         ab = L.new_zeros(L.shape[0], 2, *L.shape[-2:])

@@ -11,7 +11,13 @@ from typing import Any
 from vidcolor.errors import UsageError
 from vidcolor.media.encode import CODECS
 from vidcolor.names import PRECISIONS, RUNTIMES, shipped_dir
-from vidcolor.temporal import FLOW_CHOICES, MODE_CHOICES, TemporalOptions
+from vidcolor.temporal import (
+    DIS_PRESET_CHOICES,
+    FLOW_CHOICES,
+    FLOW_DOWNSCALE_CHOICES,
+    MODE_CHOICES,
+    TemporalOptions,
+)
 
 DEFAULT_PIPELINE = "balanced"
 _T = TemporalOptions()
@@ -31,10 +37,15 @@ class PipelineSettings:
                                                  "flag": "--flow"})
     temporal_mode: str = field(default=_T.mode, metadata={"help": "forward or bidirectional",
                                                           "flag": "--temporal-mode"})
-    model_every: int = field(default=2, metadata={
+    model_every: int = field(default=3, metadata={
         "help": "run the model on every n-th frame and carry its colour along the flow to the "
         "frames between, to save time (forward mode; bidirectional and --flow none model every "
         "frame; 1 = every frame)", "flag": "--model-every"})
+    flow_downscale: int = field(default=2, metadata={
+        "help": "compute the DIS flow and its occlusion test at 1/n of the working size "
+        "(1 or 2; RAFT runs at the working size; the colour is still carried at it)"})
+    dis_preset: str = field(default="ultrafast", metadata={
+        "help": "OpenCV DIS preset: ultrafast, fast or medium"})
     temporal_strength: float = _T.strength
     temporal_window: int = _T.window
     cut_threshold: float = _T.cut_threshold
@@ -77,11 +88,15 @@ class PipelineSettings:
             )
         if self.model_every < 1:
             raise UsageError(f"{setting_label('model_every')} must be >= 1, got {self.model_every}")
+        if self.flow_downscale not in FLOW_DOWNSCALE_CHOICES:
+            raise UsageError(f"{setting_label('flow_downscale')} must be one of "
+                             f"{', '.join(map(str, FLOW_DOWNSCALE_CHOICES))}, "
+                             f"got {self.flow_downscale}")
         if self.batch_size < 1:
             raise UsageError(f"{setting_label('batch_size')} must be >= 1, got {self.batch_size}")
         for name, choices in (("flow", FLOW_CHOICES), ("temporal_mode", MODE_CHOICES),
                               ("codec", tuple(CODECS)), ("runtime", RUNTIMES),
-                              ("precision", PRECISIONS)):
+                              ("precision", PRECISIONS), ("dis_preset", DIS_PRESET_CHOICES)):
             value = getattr(self, name)
             if value not in choices:
                 raise UsageError(f"{setting_label(name)} must be one of {', '.join(choices)}, "
@@ -105,6 +120,8 @@ class PipelineSettings:
             model_every=self.model_every if mode == "forward" and self.flow != "none" else 1,
             window=self.temporal_window,
             cut_threshold=self.cut_threshold,
+            flow_downscale=self.flow_downscale,
+            dis_preset=self.dis_preset,
             flow_weights=flow_weights,
             device=device,
         )

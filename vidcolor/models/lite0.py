@@ -74,8 +74,8 @@ class MBConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
         if self.has_expand:
-            y = F.relu6(self._bn0(self._expand_conv(y)))
-        y = F.relu6(self._bn1(self._depthwise_conv(y)))
+            y = F.relu6(self._bn0(self._expand_conv(y)), inplace=True)
+        y = F.relu6(self._bn1(self._depthwise_conv(y)), inplace=True)
         y = self._bn2(self._project_conv(y))
         return x + y if self.residual else y
 
@@ -111,13 +111,13 @@ class Lite0(nn.Module):
 
     def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Prepared input -> (skips at strides 2..32, pooled 1280-d embedding)."""
-        x = F.relu6(self._bn0(self._conv_stem(x)))
+        x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
         skips = []
         for i, block in enumerate(self._blocks):
             x = block(x)
             if i in self._skip_after:
                 skips.append(x)
-        head = F.relu6(self._bn1(self._conv_head(x)))
+        head = F.relu6(self._bn1(self._conv_head(x)), inplace=True)
         return skips, head.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,9 @@ confidences), ``cuts``, ``padding``, ``metrics`` (warping error, CDC) and ``eval
 """
 
 from vidcolor.temporal.api import (
+    DIS_PRESET_CHOICES,
     FLOW_CHOICES,
+    FLOW_DOWNSCALE_CHOICES,
     MODE_CHOICES,
     TemporalItem,
     TemporalOptions,
@@ -49,7 +51,9 @@ def __getattr__(name: str):  # the stages import torch: loaded when first used, 
 
 
 __all__ = [
+    "DIS_PRESET_CHOICES",
     "FLOW_CHOICES",
+    "FLOW_DOWNSCALE_CHOICES",
     "MODE_CHOICES",
     "TemporalItem",
     "TemporalOptions",

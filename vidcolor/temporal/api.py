@@ -14,6 +14,8 @@ if TYPE_CHECKING:  # torch only where tensors are made: `vidcolor --help` must n
 
 FLOW_CHOICES = ("auto", "raft", "raft_small", "raft_large", "dis", "none")
 MODE_CHOICES = ("forward", "bidirectional")
+DIS_PRESET_CHOICES = ("ultrafast", "fast", "medium")
+FLOW_DOWNSCALE_CHOICES = (1, 2)
 DEFAULT_CUT_THRESHOLD = 0.3
 """Chi-square histogram distance (0 = same histogram, 1 = disjoint) that counts as a cut."""
 
@@ -68,6 +70,17 @@ class TemporalOptions:
         metadata={"help": "run the model on every n-th frame and carry its colour along the "
                   "flow to the frames between (forward mode; 1 = every frame)"},
     )
+    flow_downscale: int = field(
+        default=1,
+        metadata={"help": "compute the DIS flow and its occlusion test at 1/n of the working "
+                  "size (1 or 2; RAFT always runs at the working size); colour is still carried "
+                  "at the full working size",
+                  "choices": FLOW_DOWNSCALE_CHOICES},
+    )
+    dis_preset: str = field(
+        default="fast",
+        metadata={"help": "OpenCV DIS preset of the dis flow", "choices": DIS_PRESET_CHOICES},
+    )
     cut_threshold: float = field(
         default=DEFAULT_CUT_THRESHOLD,
         metadata={"help": "shot-cut sensitivity: lightness-histogram chi-square distance (0..1]"},
@@ -94,6 +107,14 @@ class TemporalOptions:
             why = "a flow to carry colour along" if self.flow == "none" else "forward mode"
             raise UsageError(f"model_every {every} (skipping model frames) needs {why}; "
                              "set it to 1")
+        if isinstance(self.flow_downscale, bool) or self.flow_downscale not in (
+                FLOW_DOWNSCALE_CHOICES):
+            raise UsageError(f"flow_downscale must be one of "
+                             f"{', '.join(map(str, FLOW_DOWNSCALE_CHOICES))}, "
+                             f"got {self.flow_downscale!r}")
+        if self.dis_preset not in DIS_PRESET_CHOICES:
+            raise UsageError(f"dis_preset must be one of {', '.join(DIS_PRESET_CHOICES)}, "
+                             f"got {self.dis_preset!r}")
         if not 0.0 < self.cut_threshold <= 1.0:
             raise UsageError(f"cut threshold must be in (0, 1], got {self.cut_threshold}")
         if self.flow_weights is not None and not isinstance(self.flow_weights, Path):

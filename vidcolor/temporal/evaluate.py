@@ -284,20 +284,25 @@ def evaluate_frames(
     working_short_side: int,
     options_list: Sequence[TemporalOptions],
     clip: str = "frames",
+    labels: Sequence[str] | None = None,
 ) -> EvalResult:
-    """:func:`evaluate_video` on frames already in memory (uint8 RGB (H, W, 3))."""
+    """:func:`evaluate_video` on frames already in memory (uint8 RGB (H, W, 3)); ``labels``
+    name the rows of ``options_list`` (default: each stage's name, e.g. 'dis/forward')."""
+    if labels is not None and len(labels) != len(options_list):
+        raise ValueError(f"got {len(labels)} labels for {len(options_list)} options")
     rgb = as_rgb(np.stack(originals))
     L_full = rgb_to_l(rgb)
     size = working_size(tuple(L_full.shape[-2:]), working_short_side)
     L_work, pred = _predict(L_full, colorize_fn, size)
     flows = _reference_flows(rgb, L_full)
     variants = []
-    for options in [TemporalOptions(flow="none"), *options_list]:
+    names = [None, *(labels or [None] * len(options_list))]
+    for options, name in zip([TemporalOptions(flow="none"), *options_list], names, strict=True):
         stage = make_temporal_stage(options)
         start = time.perf_counter()
         ab = run_stage_on_sequence(stage, L_work, pred)
         ms = (time.perf_counter() - start) * 1000.0 / len(originals)
-        label = "per-frame" if stage.name == "none" else stage.name
+        label = name or ("per-frame" if stage.name == "none" else stage.name)
         frames = (
             _render(L_full[t : t + 1], ab[t : t + 1], L_work[t : t + 1])
             for t in range(len(originals))
@@ -328,6 +333,7 @@ def evaluate_video(
     working_short_side: int,
     options_list: Sequence[TemporalOptions],
     max_frames: int | None = None,
+    labels: Sequence[str] | None = None,
 ) -> EvalResult:
     """Score per-frame colouring against each stage in ``options_list`` on a colour clip.
 
@@ -340,6 +346,7 @@ def evaluate_video(
         working_short_side=working_short_side,
         options_list=options_list,
         clip=str(path),
+        labels=labels,
     )
 
 

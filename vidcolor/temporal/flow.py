@@ -93,15 +93,23 @@ DIS_PRESETS = {
 
 
 class DisFlow(_OpenCVFlow):
-    """OpenCV DIS optical flow (Kroeger et al. 2016): fast on CPU, no weights."""
+    """OpenCV DIS optical flow (Kroeger et al. 2016): fast on CPU, no weights.
+
+    ``input_scale`` n says the frames come at 1/n of the size the preset is meant for (the
+    stage's ``flow_downscale``): the finest pyramid level moves log2(n) steps down, so the
+    patches cover the same part of the scene and the scale schedule stays the same."""
 
     name = "dis"
 
-    def __init__(self, *, preset: str = "fast") -> None:
+    def __init__(self, *, preset: str = "fast", input_scale: int = 1) -> None:
         if preset not in DIS_PRESETS:
             raise UsageError(f"DIS preset must be one of {sorted(DIS_PRESETS)}, got {preset!r}")
+        if input_scale not in (1, 2, 4):
+            raise UsageError(f"DIS input scale must be 1, 2 or 4, got {input_scale!r}")
         self.preset = preset
         self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        steps = input_scale.bit_length() - 1
+        self._dis.setFinestScale(max(0, self._dis.getFinestScale() - steps))
 
     def _one(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return self._dis.calc(a, b, None)
@@ -257,12 +265,20 @@ def resolve_flow_name(flow: str, *, device: str, weights_file: Path | None = Non
     return "raft_small" if flow == "raft" else flow
 
 
-def make_flow(name: str, *, device: str = "cpu", weights_file: Path | None = None) -> FlowBackend:
-    """Build a concrete backend by name ('raft_small', 'raft_large', 'dis', 'farneback')."""
+def make_flow(
+    name: str,
+    *,
+    device: str = "cpu",
+    weights_file: Path | None = None,
+    dis_preset: str = "fast",
+    input_scale: int = 1,
+) -> FlowBackend:
+    """Build a concrete backend by name ('raft_small', 'raft_large', 'dis', 'farneback');
+    ``dis_preset`` and ``input_scale`` (frames at 1/n of the working size) tune DIS."""
     if name in RAFT_VARIANTS:
         return build_raft(variant=name, weights_file=weights_file, device=device)
     if name == "dis":
-        return DisFlow()
+        return DisFlow(preset=dis_preset, input_scale=input_scale)
     if name == "farneback":
         return FarnebackFlow()
     raise UsageError(f"unknown flow backend {name!r}; expected one of raft_small, raft_large, dis")

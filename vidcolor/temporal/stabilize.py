@@ -5,6 +5,8 @@ Forward mode, per frame t of a shot (no latency):
     c = consistency(f, b) * exp(-|L_t - warp(L_{t-1}, f)| / sigma)
     ab_t = c*s * warp(ab_{t-1}, f) + (1 - c*s) * pred_t   with ab_{t-1} the previous *output*
 Colour accumulates over time (less flicker) while the prediction keeps pulling it back (no drift).
+With ``flow_downscale`` 2 the flows and the consistency test run on lightness shrunk twice and
+are enlarged; the warps, the lightness term and the blend stay at working resolution.
 
 Bidirectional mode runs that forward recursion plus the same recursion backwards in time from the
 end of a window of W frames (starting from the forward track there), and combines the two tracks
@@ -21,7 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+import cv2
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vidcolor.errors import DeviceError
 from vidcolor.temporal.api import TemporalItem, TemporalOptions, TemporalStage
@@ -32,6 +37,7 @@ from vidcolor.temporal.warp import (
     consistency_from_warped,
     inside_mask,
     luminance_confidence,
+    positive,
 )
 
 LUMA_SIGMA = 12.0
@@ -66,6 +72,41 @@ class _Link:
     """Like ``conf_cur`` but forgiving lightness errors up to LUMA_SLACK (noise, blur): the
     trust that colour carried over many frames (steering) survives this step."""
     trust_prev: torch.Tensor | None = None
+
+
+def _cv2_resize(x: torch.Tensor, size: tuple[int, int], interpolation: int) -> torch.Tensor:
+    """OpenCV's resize of a CPU (B, C, h, w) float32 tensor, a channel at a time: for one
+    frame it is several times faster than torch's interpolate on a CPU."""
+    src = x.detach().numpy()
+    out = np.empty((*src.shape[:2], *size), np.float32)
+    for b, c in np.ndindex(*src.shape[:2]):
+        plane = np.ascontiguousarray(src[b, c])
+        out[b, c] = cv2.resize(plane, (size[1], size[0]), interpolation=interpolation)
+    return torch.from_numpy(out)
+
+
+def shrink(L: torch.Tensor, n: int) -> torch.Tensor:
+    """(B, C, h, w) averaged over n x n blocks to (ceil(h / n), ceil(w / n)) (area resize)."""
+    h, w = L.shape[-2:]
+    size = (max(1, -(-h // n)), max(1, -(-w // n)))
+    if L.device.type == "cpu" and L.dtype == torch.float32:
+        return _cv2_resize(L, size, cv2.INTER_AREA)
+    return F.interpolate(L, size=size, mode="area")
+
+
+def enlarge(x: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """Bilinear (half-pixel) resize of (B, C, h', w') to ``size``."""
+    size = (int(size[0]), int(size[1]))
+    if x.device.type == "cpu" and x.dtype == torch.float32:
+        return _cv2_resize(x, size, cv2.INTER_LINEAR)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def enlarge_flow(flow: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """A flow in pixels of a shrunk frame, resized to ``size`` and rescaled to its pixels."""
+    h, w = flow.shape[-2:]
+    scale = flow.new_tensor([size[1] / w, size[0] / h])  # half-pixel grids: sizes in ratio
+    return enlarge(flow, size) * scale[None, :, None, None]
 
 
 def blend(warped: torch.Tensor, pred: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -107,9 +148,11 @@ class _FlowStage:
         cut_threshold: float,
         device: torch.device,
         luma_sigma: float = LUMA_SIGMA,
+        flow_downscale: int = 1,
     ) -> None:
         self.backend = backend
         self.luma_sigma = luma_sigma
+        self.flow_downscale = flow_downscale
         self.name = f"{backend.name}/{mode}"
         self.strength = strength
         self.device = device
@@ -165,30 +208,56 @@ class _FlowStage:
     ) -> _Link:
         """Flows between consecutive frames, the confidence of warping along them, and
         ``ab_prev`` warped onto the current frame (one grid_sample per direction);
-        ``trust`` also fills the long-range trusts that steering carries colour by."""
-        f_cp, f_pc = flow_pair(self.backend, L_cur, L_prev)
-        onto_cur = backward_warp(torch.cat([f_pc, L_prev, ab_prev], dim=1), f_cp)
-        valid = consistency_from_warped(f_cp, onto_cur[:, :2])
-        conf_cur = valid * luminance_confidence(L_cur, onto_cur[:, 2:3], sigma=self.luma_sigma)
-        unexplained = ((L_cur - onto_cur[:, 2:3]).abs() > CUT_LUMA_ERROR).float()
+        ``trust`` also fills the long-range trusts that steering carries colour by.
+
+        With ``flow_downscale`` n > 1 the flows and their forward-backward test run on
+        lightness shrunk n times; flows and test are then enlarged, and the colour is warped
+        and the lightness compared at the full working size."""
+        n = self.flow_downscale
+        if n == 1:
+            f_cp, f_pc = flow_pair(self.backend, L_cur, L_prev)
+            onto_cur = backward_warp(torch.cat([f_pc, L_prev, ab_prev], dim=1), f_cp)
+            valid = consistency_from_warped(f_cp, onto_cur[:, :2])
+            L_onto_cur, ab_warped = onto_cur[:, 2:3], onto_cur[:, 3:]
+            unexplained = positive((L_cur - L_onto_cur).abs() - CUT_LUMA_ERROR)
+            occluded = float(((1.0 - valid) * unexplained).mean())
+        else:
+            Lc, Lp = shrink(L_cur, n), shrink(L_prev, n)
+            f_cp_s, f_pc_s = flow_pair(self.backend, Lc, Lp)
+            check = backward_warp(torch.cat([f_pc_s, Lp], dim=1), f_cp_s)
+            valid_s = consistency_from_warped(f_cp_s, check[:, :2])
+            unexplained = positive((Lc - check[:, 2:3]).abs() - CUT_LUMA_ERROR)
+            occluded = float(((1.0 - valid_s) * unexplained).mean())
+            size = L_cur.shape[-2:]
+            f_cp, f_pc = enlarge_flow(f_cp_s, size), enlarge_flow(f_pc_s, size)
+            onto_cur = backward_warp(torch.cat([L_prev, ab_prev], dim=1), f_cp)
+            L_onto_cur, ab_warped = onto_cur[:, :1], onto_cur[:, 1:]
+            valid = enlarge(valid_s, size)
+        conf_cur = valid * luminance_confidence(L_cur, L_onto_cur, sigma=self.luma_sigma)
         trust_cur = conf_prev = trust_prev = None
         if trust:
-            trust_cur = self._carry_valid(valid, f_cp) * self._trust(L_cur, onto_cur[:, 2:3])
+            trust_cur = self._carry_valid(valid, f_cp) * self._trust(L_cur, L_onto_cur)
         if both:
-            onto_prev = backward_warp(torch.cat([f_cp, L_cur], dim=1), f_pc)
-            valid_prev = consistency_from_warped(f_pc, onto_prev[:, :2])
-            lum_prev = luminance_confidence(L_prev, onto_prev[:, 2:3], sigma=self.luma_sigma)
+            if n == 1:
+                onto_prev = backward_warp(torch.cat([f_cp, L_cur], dim=1), f_pc)
+                valid_prev = consistency_from_warped(f_pc, onto_prev[:, :2])
+                L_onto_prev = onto_prev[:, 2:3]
+            else:
+                check = backward_warp(f_cp_s, f_pc_s)
+                valid_prev = enlarge(consistency_from_warped(f_pc_s, check), size)
+                L_onto_prev = backward_warp(L_cur, f_pc)
+            lum_prev = luminance_confidence(L_prev, L_onto_prev, sigma=self.luma_sigma)
             conf_prev = valid_prev * lum_prev
             if trust:
                 trust_prev = self._carry_valid(valid_prev, f_pc) * self._trust(
-                    L_prev, onto_prev[:, 2:3]
+                    L_prev, L_onto_prev
                 )
         return _Link(
             prev_to_cur=f_pc,
             conf_cur=conf_cur,
             conf_prev=conf_prev,
-            ab_prev_warped=onto_cur[:, 3:],
-            occluded=float(((1.0 - valid) * unexplained).mean()),
+            ab_prev_warped=ab_warped,
+            occluded=occluded,
             cur_to_prev=f_cp,
             trust_cur=trust_cur,
             trust_prev=trust_prev,
@@ -360,12 +429,15 @@ def make_temporal_stage(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(f"temporal stage device is {options.device!r} but CUDA is unavailable")
     name = resolve_flow_name(options.flow, device=options.device, weights_file=options.flow_weights)
-    backend = make_flow(name, device=options.device, weights_file=options.flow_weights)
+    downscale = options.flow_downscale if name == "dis" else 1  # RAFT: tuned at full size
+    backend = make_flow(name, device=options.device, weights_file=options.flow_weights,
+                        dis_preset=options.dis_preset, input_scale=downscale)
     common = {
         "backend": backend,
         "strength": options.strength,
         "cut_threshold": options.cut_threshold,
         "device": device,
+        "flow_downscale": downscale,
     }
     if options.mode == "bidirectional":
         return BidirectionalStage(window=options.window, **common)

@@ -56,15 +56,38 @@ def backward_warp(x: torch.Tensor, flow: torch.Tensor, *, mode: str = "bilinear"
 
 def inside_mask(flow: torch.Tensor) -> torch.Tensor:
     """1 where ``p + flow(p)`` lands inside the frame, else 0; (B, 1, h, w) float."""
-    inside = sample_grid(flow).abs().amax(dim=-1) <= 1.0 + 1e-6
-    return inside.unsqueeze(1).to(flow.dtype)
+    h, w = flow.shape[-2:]
+    ys = torch.arange(h, device=flow.device, dtype=flow.dtype)[:, None]
+    xs = torch.arange(w, device=flow.device, dtype=flow.dtype)
+    x, y = flow[:, :1] + xs, flow[:, 1:] + ys  # the pixel each position samples
+    tol_x, tol_y = 0.5e-6 * max(w - 1, 1), 0.5e-6 * max(h - 1, 1)  # sample_grid's 1e-6
+    margin = torch.minimum(torch.minimum(x + tol_x, (w - 1 + tol_x) - x),
+                           torch.minimum(y + tol_y, (h - 1 + tol_y) - y))
+    return non_negative(margin)
+
+
+def positive(x: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``x > 0``, else 0.0, by arithmetic: on a CPU, torch makes the bool tensors
+    of a comparison (and floats of them) several times slower than an add."""
+    return x.sign().clamp_(min=0.0)
+
+
+def non_negative(x: torch.Tensor) -> torch.Tensor:
+    """1.0 where ``x >= 0``, else 0.0 (see :func:`positive`)."""
+    return x.sign().add_(1.0).clamp_(max=1.0)
+
+
+def _sq_norm(v: torch.Tensor) -> torch.Tensor:
+    """|v|^2 of (B, 2, h, w) vectors -> (B, 1, h, w) (plain adds: a 2-wide reduction is slow)."""
+    sq = v.square()
+    return sq[:, :1] + sq[:, 1:]
 
 
 def consistency_from_warped(flow_ab: torch.Tensor, warped_ba: torch.Tensor) -> torch.Tensor:
     """:func:`consistency_mask` given ``warped_ba = backward_warp(flow_ba, flow_ab)``."""
-    diff = (flow_ab + warped_ba).square().sum(1, keepdim=True)
-    bound = 0.01 * (flow_ab.square().sum(1, keepdim=True) + warped_ba.square().sum(1, keepdim=True))
-    return (diff < bound + 0.5).to(flow_ab.dtype) * inside_mask(flow_ab)
+    diff = _sq_norm(flow_ab + warped_ba)
+    bound = 0.01 * (_sq_norm(flow_ab) + _sq_norm(warped_ba))
+    return positive(bound + 0.5 - diff) * inside_mask(flow_ab)
 
 
 def consistency_mask(flow_ab: torch.Tensor, flow_ba: torch.Tensor) -> torch.Tensor:
