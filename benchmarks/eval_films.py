@@ -22,11 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from eval_temporal import clips_in  # this folder's script: the same clip list
+from eval_temporal import clips_in, parse_settings  # this folder's script: shared helpers
 
 from vidcolor.colorize import Colorizer
 from vidcolor.lab import colorfulness, lab_to_rgb, rgb_to_l
-from vidcolor.presets import PipelineSettings, load_pipeline
+from vidcolor.presets import load_pipeline
 from vidcolor.temporal.evaluate import _predict, _render, read_clip, working_size
 from vidcolor.temporal.metrics import as_rgb
 from vidcolor.temporal.stabilize import make_temporal_stage, run_stage_on_sequence
@@ -70,19 +70,6 @@ def grey_scores(frames: list[np.ndarray], stride: int) -> dict[str, float]:
         ps.append(float(psnr((grey * 255).round() / 255, truth)))
         cf.append(float(colorfulness(truth)))
     return {"grey_psnr": float(np.mean(ps)), "truth_colorfulness": float(np.mean(cf))}
-
-
-def parse_settings(text: str) -> dict[str, object]:
-    """``key=value,key=value`` -> preset overrides, each value of its setting's type."""
-    kinds = {f.name: type(f.default) for f in dataclasses.fields(PipelineSettings)}
-    out: dict[str, object] = {}
-    for pair in text.split(","):
-        key, _, value = pair.partition("=")
-        if key not in kinds:
-            raise SystemExit(f"unknown preset setting {key!r}; known: {', '.join(kinds)}")
-        kind = kinds[key]
-        out[key] = value.lower() == "true" if kind is bool else kind(value)
-    return out
 
 
 def main() -> None:

@@ -8,14 +8,16 @@ bidirectional) on every clip of a folder, with the shipped model.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 from vidcolor.colorize import Colorizer
 from vidcolor.models import DEFAULT_MODEL
-from vidcolor.presets import load_pipeline
+from vidcolor.presets import PipelineSettings, load_pipeline
 from vidcolor.temporal import MODE_CHOICES
 from vidcolor.temporal.evaluate import GREY_LABEL, ORIGINAL_LABEL, evaluate_video
 from vidcolor.temporal.flow import resolve_flow_name
@@ -39,6 +41,23 @@ def mean(values: list[float]) -> float:
 def clips_in(folder: Path) -> list[Path]:
     """Video files and folders of numbered frames, sorted."""
     return sorted(p for p in folder.iterdir() if p.is_dir() or p.suffix.lower() in CLIP_SUFFIXES)
+
+
+def parse_settings(text: str, *, others: Iterable[str] = ()) -> dict[str, object]:
+    """``key=value[,key=value]`` -> preset settings, each value of its setting's type; keys in
+    ``others`` (say, command options that are not preset settings) are kept as text."""
+    kinds = {f.name: type(f.default) for f in dataclasses.fields(PipelineSettings)}
+    out: dict[str, object] = {}
+    for pair in text.split(","):
+        key, _, value = pair.partition("=")
+        if key in kinds:
+            kind = kinds[key]
+            out[key] = value.lower() == "true" if kind is bool else kind(value)
+        elif key in others:
+            out[key] = value
+        else:
+            raise SystemExit(f"{text}: unknown setting {key!r}; known: {', '.join(kinds)}")
+    return out
 
 
 def main() -> None:

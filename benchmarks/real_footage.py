@@ -31,11 +31,10 @@ from pathlib import Path
 
 import av
 import numpy as np
-from eval_temporal import clips_in  # this folder's script: the same clip list
+from eval_temporal import clips_in, parse_settings  # this folder's script: shared helpers
 from PIL import Image
 
 from vidcolor.pipeline import ColorizeOptions, colorize_video, rss_mb
-from vidcolor.presets import PipelineSettings
 from vidcolor.temporal.evaluate import read_clip
 
 FPS = 24
@@ -121,19 +120,9 @@ def variant_options(text: str, preset_path: Path) -> dict[str, object]:
     other preset settings (``flow_downscale``, ``dis_preset``, ...) go into a TOML preset
     written to ``preset_path`` (the defaults plus these)."""
     names = {f.name for f in dataclasses.fields(ColorizeOptions)}
-    kinds = {f.name: type(f.default) for f in dataclasses.fields(PipelineSettings)}
-    options: dict[str, object] = {}
-    preset: list[str] = []
-    for pair in text.split(","):
-        key, _, value = pair.partition("=")
-        parsed = {"true": True, "false": False}.get(
-            value, int(value) if value.isdigit() else value)
-        if key in names:
-            options[key] = parsed
-        elif key in kinds:
-            preset.append(f"{key} = {json.dumps(parsed)}")
-        else:
-            raise SystemExit(f"--variant {text}: unknown setting {key!r}")
+    settings = parse_settings(text, others=names)
+    options = {k: v for k, v in settings.items() if k in names}
+    preset = [f"{k} = {json.dumps(v)}" for k, v in settings.items() if k not in names]
     if preset:
         preset_path.write_text("\n".join(preset) + "\n")
         options["pipeline"] = str(preset_path)
