@@ -105,6 +105,20 @@ def test_iter_frames_native_luma_and_exact_times(clip_with_audio: Path) -> None:
     assert unit.dtype == np.float32 and 0.0 <= unit.min() <= unit.max() <= 1.0
 
 
+@pytest.mark.parametrize(("depth", "full_range"), [(8, False), (8, True), (10, False), (12, True)])
+def test_luma_to_unit_table_is_the_arithmetic(depth: int, full_range: bool) -> None:
+    # the table gives exactly the arithmetic's float32 values, clipping included
+    dtype = np.uint8 if depth == 8 else np.uint16
+    y = np.random.default_rng(depth).integers(0, np.iinfo(dtype).max + 1, (21, 33), dtype=dtype)
+    y[0, :4] = [0, 16, 235, 255]
+    scale, top = 1 << (depth - 8), float((1 << depth) - 1)
+    yf = y.astype(np.float32)
+    want = np.clip(yf / top if full_range else (yf - 16.0 * scale) / (219.0 * scale), 0.0, 1.0)
+    got = luma_to_unit(y, depth, full_range)
+    assert got.dtype == np.float32 and np.array_equal(got, want)
+    assert np.array_equal(luma_to_unit(y[:, ::2], depth, full_range), want[:, ::2])
+
+
 def test_iter_frames_start_and_duration(clip_with_audio: Path) -> None:
     frames = list(iter_frames(clip_with_audio, start=Fraction(1, 5), duration=Fraction(2, 5)))
     assert [f.time for f in frames] == [Fraction(i, 25) for i in range(5, 15)]

@@ -420,6 +420,17 @@ def test_grey_to_l_inverse() -> None:
                           atol=1e-3)
 
 
+def test_grey_to_l_table_is_close() -> None:
+    # the film's table: within 0.002 L units of the arithmetic, clamped outside [0, 1]
+    edges = torch.tensor([-0.5, 0.0, 0.04045, 1.0, 2.0])
+    v = torch.cat([torch.rand(1, 1, 40, 50).flatten(), edges])
+    got = lab.grey_to_l_table(v)
+    assert got.dtype == torch.float32 and got.shape == v.shape
+    assert (got - lab.grey_to_l(v)).abs().max() < 2e-3
+    want = lab.grey_to_l(edges.clamp(0.0, 1.0))
+    assert (got[-5:] - want).abs().max() < 2e-3 and want[0] == 0.0 and want[-1] == 100.0
+
+
 @pytest.mark.parametrize("matrix", sorted(lab.LUMA_COEFFS))
 def test_ycbcr_inverse(matrix: str) -> None:
     torch.manual_seed(1)
@@ -632,6 +643,23 @@ def test_precision_auto_bf16_and_fallback(tiny_model: Path, monkeypatch):
     bf16 = Colorizer.load(tiny_model, device="cpu", precision="bf16").predict(L)
     assert bf16.dtype == torch.float32 and bf16.shape == fp32.shape
     assert (bf16 - fp32).abs().mean() < 1.0  # ab units: bf16 rounding, not another result
+
+
+def test_bf16_weights_cast_once_compute_what_autocast_computes(tiny_model: Path) -> None:
+    # the CPU's bf16 path keeps a copy of the net with bf16 weights: bit for bit what autocast
+    # gives with the fp32 weights, the fp32 model untouched, and film fading followed
+    from vidcolor.colorize import Colorizer
+
+    c = Colorizer.load(tiny_model, device="cpu", precision="bf16")
+    L = (torch.rand(2, 1, 64, 96) * 100).contiguous(memory_format=torch.channels_last)
+    for film in (False, True, False):
+        c.use_fade(film)
+        with torch.inference_mode(), c.autocast():
+            want = c.model(L)["ab"].float()
+        assert torch.equal(c.predict(L), want)
+    assert c.cast is not None and c.cast.cfg is c.model.cfg
+    assert {p.dtype for p in c.model.parameters()} == {torch.float32}
+    assert torch.bfloat16 in {p.dtype for p in c.cast.parameters()}
 
 
 @pytest.mark.parametrize(("name", "arch", "config"), VARIANTS, ids=[c[0] for c in VARIANTS])

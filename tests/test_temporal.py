@@ -41,7 +41,12 @@ from vidcolor.temporal.flow import (
 from vidcolor.temporal.metrics import cdc, js_divergence, warping_error
 from vidcolor.temporal.padding import InputPadder
 from vidcolor.temporal.stabilize import enlarge_flow, shrink
-from vidcolor.temporal.warp import backward_warp, consistency_mask, motion_boundary_mask
+from vidcolor.temporal.warp import (
+    backward_warp,
+    consistency_mask,
+    motion_boundary_mask,
+    remap_warp,
+)
 
 
 def texture(h: int, w: int, *, seed: int = 0, channels: int = 1) -> torch.Tensor:
@@ -100,6 +105,25 @@ def test_integer_shift_is_undone_exactly_in_the_interior() -> None:
     flow[:, 0], flow[:, 1] = -3.0, 2.0
     aligned = backward_warp(shifted, flow)
     assert torch.allclose(aligned[..., 5:-5, 5:-5], base[..., 5:-5, 5:-5], atol=1e-5)
+
+
+def test_remap_warp_matches_grid_sample() -> None:
+    # OpenCV's remap rounds positions to 1/32 pixel: a smooth texture under a smooth, fractional
+    # flow (in and out of the frame) stays within what that rounding moves, far below a level
+    x = F.avg_pool2d(texture(36, 52, seed=3, channels=3) * 100.0, 5, 1, 2)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 36), torch.linspace(-1, 1, 52), indexing="ij")
+    flow = torch.stack([3.3 * xx + 1.7 * yy.square() - 0.4, 2.1 * yy - 1.1 * xx]).unsqueeze(0)
+    want, got = backward_warp(x, flow), remap_warp(x[:, :1], x[:, 1:], flow=flow)
+    slope = x.diff(dim=-1).abs().max() + x.diff(dim=-2).abs().max()
+    assert got.shape == want.shape and got.dtype == torch.float32
+    assert (got - want).abs().max() <= slope / 32
+    assert (got - want).abs().mean() < 0.1 * slope / 32
+    # integer shifts move whole pixels, and other dtypes go to grid_sample
+    shift = torch.zeros(1, 2, 36, 52)
+    shift[:, 0], shift[:, 1] = -3.0, 2.0
+    assert torch.equal(remap_warp(x, flow=shift)[..., 4:-4, 4:-4], x[..., 6:-2, 1:-7])
+    assert torch.equal(remap_warp(x.double(), flow=flow.double()),
+                       backward_warp(x.double(), flow.double()))
 
 
 def test_consistency_marks_the_disoccluded_band() -> None:
@@ -449,6 +473,17 @@ def test_histogram_distance_bounds_and_detector() -> None:
     assert chi_square_distance(l_histogram(dark), l_histogram(bright)) == pytest.approx(1.0)
     detector = CutDetector(threshold=0.3)
     assert [detector.update(x) for x in (dark, dark, bright, bright)] == [False, False, True, False]
+
+
+def test_histogram_is_histc_edges_included() -> None:
+    # OpenCV's histogram on a CPU: the same counts as torch.histc, L = 100 in the top bin, values
+    # outside [0, 100] left out, bin edges exact
+    torch.manual_seed(4)
+    edges = torch.arange(65) * (100.0 / 64)
+    for L in (torch.rand(1, 1, 30, 41) * 100.0, edges, torch.tensor([-1.0, 0.0, 100.0, 101.0]),
+              torch.full((3, 4), 100.0)):
+        want = torch.histc(L.flatten(), bins=64, min=0.0, max=100.0)
+        assert torch.equal(l_histogram(L), want / want.sum().clamp_min(1.0))
 
 
 # --- metrics -----------------------------------------------------------------------------------

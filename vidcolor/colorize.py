@@ -3,6 +3,7 @@ it (native luma -> L for the model; predicted ab -> chroma planes at the output'
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -61,6 +62,12 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
 
 
+def frame_lightness(unit: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Lightness (B, 1, *size) of Y' (B, 1, H, W) in [0, 1]: resized (anti-aliased), then L by
+    table (within 0.002 L units; the film's per-frame path, shared by its preview)."""
+    return lab.grey_to_l_table(resize(unit, size))
+
+
 def cpu_has_bf16() -> bool:
     """Whether this CPU runs bf16 natively (AVX-512 BF16 or AMX), where autocast pays."""
     try:
@@ -97,6 +104,10 @@ class Colorizer:
     own_fade: float | None = None
     """The model's own ``fade`` (what photos get; None: read from the model), restored by
     :meth:`use_fade` (False)."""
+    cast: torch.nn.Module | None = None
+    """The network with its convolution and linear weights stored in bf16, for bf16 on a CPU
+    (built at the first such :meth:`predict`; the weights are fixed once loaded): the same
+    arithmetic as autocasting the fp32 weights, which re-casts every weight on every call."""
 
     def __post_init__(self) -> None:
         if self.own_fade is None:
@@ -159,9 +170,23 @@ class Colorizer:
         if self.accelerated is not None and self.accelerated.accepts(L):
             return self.accelerated(L)
         L = L.to(self.device, non_blocking=True)
+        net = self._bf16_net() if self.precision == "bf16" and self.device.type == "cpu" else None
         with self.autocast():
-            ab = self.model(L.contiguous(memory_format=torch.channels_last))["ab"]
+            ab = (net or self.model)(L.contiguous(memory_format=torch.channels_last))["ab"]
         return ab.float()
+
+    def _bf16_net(self) -> torch.nn.Module:
+        """:attr:`cast`, built on first use; it shares the model's settings (``cfg``)."""
+        if self.cast is None:
+            self.cast = copy.deepcopy(self.model)
+            for m in self.cast.modules():
+                if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+                    m.weight.data = m.weight.data.to(torch.bfloat16)
+                    if m.bias is not None:
+                        m.bias.data = m.bias.data.to(torch.bfloat16)
+        if hasattr(self.model, "cfg"):
+            self.cast.cfg = self.model.cfg  # film fading and the like follow the model
+        return self.cast
 
 
 def unit_to_tensor(y_unit: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -215,14 +240,13 @@ def frame_chroma(
     are upsampled guided by that field's own lines, so colour follows each field's edges and
     does not comb where the two fields differ (motion)."""
     if not interlaced or size[0] < 2 or unit.shape[-2] < 2:
-        return chroma_from_lab(lab.grey_to_l(resize(unit, size)), ab_lo, L_lo, size,
-                               matrix=matrix)
+        return chroma_from_lab(frame_lightness(unit, size), ab_lo, L_lo, size, matrix=matrix)
     cb = torch.empty(1, *size)
     cr = torch.empty(1, *size)
     for parity in (0, 1):
         rows = len(range(parity, size[0], 2))
         field = unit[..., parity::2, :]
-        L_f = lab.grey_to_l(resize(field, (rows, size[1])))
+        L_f = frame_lightness(field, (rows, size[1]))
         cb[:, parity::2], cr[:, parity::2] = chroma_from_lab(
             L_f, ab_lo, L_lo, (rows, size[1]), matrix=matrix)
     return cb, cr

@@ -8,6 +8,8 @@ Conventions used everywhere in vidcolor:
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import kornia.color as kc
 import numpy as np
@@ -59,6 +61,28 @@ def grey_to_l(grey: torch.Tensor) -> torch.Tensor:
     return 116.0 * f - 16.0
 
 
+GREY_TABLE_LEVELS = 1 << 16
+"""Levels of :func:`grey_to_l_table` (grey quantised to 1/65535: within 0.001 L units)."""
+
+
+@functools.lru_cache(maxsize=1)
+def _grey_l_table() -> np.ndarray:
+    levels = torch.linspace(0.0, 1.0, GREY_TABLE_LEVELS, dtype=torch.float64)
+    table = grey_to_l(levels).float().numpy()
+    table.flags.writeable = False
+    return table
+
+
+def grey_to_l_table(grey: torch.Tensor) -> torch.Tensor:
+    """:func:`grey_to_l` of a CPU tensor by table, within 0.001 L units: a frame's worth costs
+    a tenth of the arithmetic's two powers (the film's per-frame path). Other devices: exact."""
+    if grey.device.type != "cpu":
+        return grey_to_l(grey)
+    v = grey.detach().float().numpy()
+    codes = (np.clip(v, 0.0, 1.0) * np.float32(GREY_TABLE_LEVELS - 1) + np.float32(0.5))
+    return torch.from_numpy(np.take(_grey_l_table(), codes.astype(np.uint16)))
+
+
 def l_to_grey(L: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`grey_to_l`: the sRGB level in [0, 1] whose lightness is L."""
     fy = (L.clamp(0.0, L_MAX) + 16.0) / 116.0
@@ -102,11 +126,20 @@ def lab_to_cbcr_cpu(
     L = np.clip(L, 0.0, L_MAX).astype(np.float32, copy=False)
     a, b = np.clip(ab, -AB_RANGE, AB_RANGE).astype(np.float32, copy=False)
     b = np.minimum(b, 200.0 * (L + 16.0) / 116.0)  # fz >= 0, as kornia clamps it
-    lab = cv2.merge([L, a, b])
-    rgb = np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0)
+    rgb = cv2.cvtColor(cv2.merge([L, a, b]), cv2.COLOR_Lab2RGB)
+    np.clip(rgb, 0.0, 1.0, out=rgb)
+    cbcr = cv2.transform(rgb, _cbcr_matrix(matrix))  # one pass: (H, W, 2)
+    return cbcr[..., 0], cbcr[..., 1]
+
+
+@functools.lru_cache(maxsize=4)
+def _cbcr_matrix(matrix: str) -> np.ndarray:
+    """Rows giving Cb and Cr from gamma-encoded RGB, as :func:`rgb_to_ycbcr` computes them."""
     kr, kb = LUMA_COEFFS[matrix]
-    y = rgb @ np.array([kr, 1.0 - kr - kb, kb], np.float32)
-    return (rgb[..., 2] - y) / (2.0 * (1.0 - kb)), (rgb[..., 0] - y) / (2.0 * (1.0 - kr))
+    kg = 1.0 - kr - kb
+    cb = [-kr / (2.0 * (1.0 - kb)), -kg / (2.0 * (1.0 - kb)), 0.5]
+    cr = [0.5, -kg / (2.0 * (1.0 - kr)), -kb / (2.0 * (1.0 - kr))]
+    return np.array([cb, cr], np.float32)
 
 
 def ycbcr_to_rgb(ycc: torch.Tensor, matrix: str = "bt601") -> torch.Tensor:

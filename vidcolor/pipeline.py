@@ -23,16 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from vidcolor import lab
 from vidcolor.colorize import (
     Colorizer,
     colorize_rgb_array,
     frame_chroma,
+    frame_lightness,
     pick_device,
-    resize,
     rotate,
 )
 from vidcolor.errors import Cancelled, InputError, OutputError, UsageError
@@ -206,6 +206,15 @@ def frame_unit(frame: DecodedFrame) -> torch.Tensor:
     return torch.from_numpy(y)[None, None]
 
 
+@dataclass(frozen=True)
+class _Decoded:
+    """A decoded frame, its Y' (1, 1, H, W) and its lightness (1, 1, h, w) at working size."""
+
+    frame: DecodedFrame
+    unit: torch.Tensor
+    L: torch.Tensor
+
+
 def _settings_log(info: VideoInfo, colorizer: Colorizer, settings: PipelineSettings, size) -> None:
     log.info("%s", info.describe())
     log.info(
@@ -285,15 +294,18 @@ def colorize_video(
     last_time = [Fraction(0)]
     started: list[_Worker] = []
 
-    def decode() -> None:
+    def decode() -> None:  # each frame with its Y' and the model's lightness, off the model thread
+        _one_torch_thread()
         it = iter(reader)
         while not stop.is_set():
             t0 = time.perf_counter()
             frame = next(it, None)
-            times.decode += time.perf_counter() - t0
             if frame is None:
                 break
-            if not _put(q_in, frame, stop):
+            unit = frame_unit(frame)
+            item = _Decoded(frame, unit, frame_lightness(unit, size))
+            times.decode += time.perf_counter() - t0
+            if not _put(q_in, item, stop):
                 return
         _put(q_in, _END, stop)
 
@@ -363,7 +375,11 @@ def colorize_video(
         workers = (decoder, temporal_worker, encoder)
         t_start = time.perf_counter()
         finished = False
-        torch_threads = torch.get_num_threads()  # the model's, in this thread; workers use one
+        torch_threads = torch.get_num_threads()  # restored at the end; workers use one
+        cv_threads = cv2.getNumThreads()
+        if colorizer.device.type == "cpu":
+            torch.set_num_threads(model_threads(torch_threads))
+        cv2.setNumThreads(1)  # every stage has its own thread: OpenCV's pool would only spin
         try:
             predict = _predictor(colorizer, info, settings)
             if isinstance(stage, ForwardStage):  # frames the model skips that start a shot
@@ -375,7 +391,7 @@ def colorize_video(
             for batch in _batches(q_in, stop, decoder, frames_per_batch):
                 if cancel is not None and cancel.is_set():
                     raise Cancelled(f"{dest}: render cancelled; no partial output was kept")
-                for item in _model_batch(batch, predict, stage, info, size, times):
+                for item in _model_batch(batch, predict, stage, times):
                     if not _put(q_mid, item, stop, [temporal_worker]):
                         break
                 _raise_worker_errors(*workers)
@@ -391,6 +407,7 @@ def colorize_video(
                 _join_all(started, stop)
             finally:
                 torch.set_num_threads(torch_threads)  # the default for threads started later
+                cv2.setNumThreads(cv_threads)
                 colorizer.accelerated = None  # compiled for this film's shape only
                 reader.close()
                 if finished and bar.total != written[0]:  # the container's count was an estimate
@@ -418,6 +435,13 @@ def colorize_video(
         samples, film_fps=info.fps,
         film_seconds=float(last_time[0] - (first_time[0] or 0) + (1 / info.fps if info.fps else 0)),
     )
+
+
+def model_threads(cores: int) -> int:
+    """Intra-op threads for the model on a CPU of ``cores`` threads: decode, the temporal
+    stage and encode (with x264's threads) keep two of them busy, so the model gets the rest,
+    at least one: on 2 cores, intra-op threads would only spin against the other stages."""
+    return max(1, cores - 2)
 
 
 def _one_torch_thread() -> None:
@@ -451,9 +475,9 @@ def _expected_frames(
 
 def _batches(
     q_in: queue.Queue, stop: threading.Event, decoder: _Worker, batch_size: int
-) -> Iterator[list[DecodedFrame]]:
+) -> Iterator[list[_Decoded]]:
     """Group decoded frames into model batches (the last one may be short)."""
-    batch: list[DecodedFrame] = []
+    batch: list[_Decoded] = []
     while True:
         item = _get(q_in, stop, [decoder])
         if item is _END:
@@ -468,18 +492,15 @@ def _batches(
 
 
 def _model_batch(
-    batch: list[DecodedFrame],
+    batch: list[_Decoded],
     predict: Callable[[torch.Tensor], torch.Tensor],
     stage,
-    info: VideoInfo,
-    size: tuple[int, int],
     times: StageTimes,
 ) -> list[TemporalItem]:
-    """Model step on a batch: each frame's working-size L, and ab on the frames the stage
-    needs it for (every ``stage.model_every``-th); ``size`` is in the coded orientation."""
+    """Model step on a batch: ab on the frames the stage needs it for (every
+    ``stage.model_every``-th), handed on with each frame's working-size L."""
     t0 = time.perf_counter()
-    units = [frame_unit(f) for f in batch]  # once per frame: the encode thread reuses it
-    L = lab.grey_to_l(resize(torch.cat(units), size))  # one call a batch: fewer hand-offs
+    L = torch.cat([d.L for d in batch])
     every = stage.model_every  # batches start at multiples of it: frame i is due if i % every == 0
     if getattr(stage, "predicts", False):  # the steering stage runs the (guided) model itself
         ab = L.new_zeros(L.shape[0], 2, *L.shape[-2:])
@@ -488,9 +509,9 @@ def _model_batch(
     L = L.to(ab.device)
     times.colorize += time.perf_counter() - t0
     return [
-        TemporalItem(frame.index, frame.time, L[i], ab[i // every] if i % every == 0 else None,
-                     payload=(frame, units[i]))
-        for i, frame in enumerate(batch)
+        TemporalItem(d.frame.index, d.frame.time, L[i],
+                     ab[i // every] if i % every == 0 else None, payload=(d.frame, d.unit))
+        for i, d in enumerate(batch)
     ]
 
 

@@ -275,7 +275,7 @@ def colour_film_frame(
     """The last of ``frames`` coloured as ``vidcolor film`` colours it: the film's working
     size, the temporal stage over the lead-in, chroma upsampled guided by the full-resolution
     luma, then shown upright at ``tile`` size."""
-    from vidcolor.colorize import lab_to_rgb_keep_l, resize, rotate
+    from vidcolor.colorize import frame_lightness, lab_to_rgb_keep_l, rotate
     from vidcolor.pipeline import frame_unit
     from vidcolor.temporal import make_temporal_stage
     from vidcolor.temporal.stabilize import run_stage_on_sequence
@@ -283,7 +283,7 @@ def colour_film_frame(
 
     size = colorizer.size_for(info.height, info.width)
     units = [frame_unit(f) for f in frames]
-    L = torch.cat([lab.grey_to_l(resize(u, size)) for u in units])
+    L = torch.cat([frame_lightness(u, size) for u in units])
     ab = torch.cat([
         rotate(colorizer.predict(rotate(L[i : i + 8], info.rotation)), info.rotation, undo=True)
         for i in range(0, L.shape[0], 8)

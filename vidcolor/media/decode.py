@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import functools
 import logging
 import math
 from collections.abc import Iterator
@@ -844,10 +845,31 @@ def frame_to_rgb(
     return rgb.astype(np.float32) / 255.0
 
 
-def luma_to_unit(y: np.ndarray, bit_depth: int, full_range: bool) -> np.ndarray:
-    """Native luma codes to float32 Y' in [0, 1] (limited range stretched), for the models."""
+def _luma_arith(y: np.ndarray, bit_depth: int, full_range: bool) -> np.ndarray:
+    """The arithmetic of :func:`luma_to_unit`, on any array of codes."""
     scale = 1 << (bit_depth - 8)
     yf = y.astype(np.float32)
     top = float((1 << bit_depth) - 1)
     out = yf / top if full_range else (yf - 16.0 * scale) / (219.0 * scale)
     return np.clip(out, 0.0, 1.0)
+
+
+@functools.lru_cache(maxsize=8)
+def _luma_table(bit_depth: int, full_range: bool, codes: int) -> np.ndarray:
+    """:func:`_luma_arith` of every code 0 .. codes - 1 (read-only)."""
+    table = _luma_arith(np.arange(codes, dtype=np.uint32), bit_depth, full_range)
+    table.flags.writeable = False
+    return table
+
+
+def luma_to_unit(y: np.ndarray, bit_depth: int, full_range: bool) -> np.ndarray:
+    """Native luma codes to float32 Y' in [0, 1] (limited range stretched), for the models.
+
+    By table for 8- and 16-bit codes (the same values as the arithmetic, 18x faster a frame)."""
+    if y.dtype == np.uint8:
+        import cv2  # here: the CLI's --help path imports this module, and cv2 costs 0.14 s
+
+        return cv2.LUT(y, _luma_table(bit_depth, full_range, 256))
+    if y.dtype == np.uint16:
+        return np.take(_luma_table(bit_depth, full_range, 1 << 16), y)
+    return _luma_arith(y, bit_depth, full_range)

@@ -5,6 +5,8 @@ At a cut the stabiliser resets, so no colour is carried from one shot into the n
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 
 from vidcolor.errors import UsageError
@@ -18,9 +20,21 @@ and stay off in lightness after warping: the previous frame cannot explain it. (
 keeps flat, textureless shots, where flow is ambiguous but harmless, from counting as cuts.)"""
 
 
+_BELOW_MAX = np.float32(L_MAX) - np.float32(1e-4)
+"""Where L = 100 goes for OpenCV, whose top bin, unlike ``histc``'s, leaves out its upper edge."""
+
+
 def l_histogram(L: torch.Tensor, *, bins: int = HIST_BINS) -> torch.Tensor:
-    """Normalised histogram (bins,) of a lightness tensor of any shape in [0, 100]."""
-    hist = torch.histc(L.detach().float().flatten(), bins=bins, min=0.0, max=L_MAX)
+    """Normalised histogram (bins,) of a lightness tensor of any shape in [0, 100] (values
+    outside are left out). On a CPU in OpenCV: half the time of ``histc`` a frame."""
+    x = L.detach().float()
+    if x.device.type != "cpu" or x.numel() == 0:
+        hist = torch.histc(x.flatten(), bins=bins, min=0.0, max=L_MAX)
+    else:
+        flat = x.reshape(1, -1).numpy()
+        inside = np.where(flat <= L_MAX, np.minimum(flat, _BELOW_MAX), flat)
+        hist = torch.from_numpy(
+            cv2.calcHist([inside], [0], None, [bins], [0.0, L_MAX]).reshape(bins))
     return hist / hist.sum().clamp_min(1.0)
 
 

@@ -38,6 +38,7 @@ from vidcolor.temporal.warp import (
     inside_mask,
     luminance_confidence,
     positive,
+    remap_warp,
 )
 
 LUMA_SIGMA = 12.0
@@ -56,7 +57,8 @@ _EPS = 1e-3
 class _Link:
     """Flows and confidences between a frame (cur) and the one before it (prev)."""
 
-    prev_to_cur: torch.Tensor
+    prev_to_cur: torch.Tensor | None
+    """The flow from prev to cur (None from the forward stage's shrunk flow, which needs none)."""
     conf_cur: torch.Tensor
     """(1, 1, h, w): trust in prev's colour warped onto cur."""
     conf_prev: torch.Tensor | None
@@ -207,7 +209,7 @@ class _FlowStage:
         trust: bool = False,
     ) -> _Link:
         """Flows between consecutive frames, the confidence of warping along them, and
-        ``ab_prev`` warped onto the current frame (one grid_sample per direction);
+        ``ab_prev`` warped onto the current frame (one warp per direction);
         ``trust`` also fills the long-range trusts that steering carries colour by.
 
         With ``flow_downscale`` n > 1 the flows and their forward-backward test run on
@@ -216,7 +218,7 @@ class _FlowStage:
         n = self.flow_downscale
         if n == 1:
             f_cp, f_pc = flow_pair(self.backend, L_cur, L_prev)
-            onto_cur = backward_warp(torch.cat([f_pc, L_prev, ab_prev], dim=1), f_cp)
+            onto_cur = remap_warp(f_pc, L_prev, ab_prev, flow=f_cp)
             valid = consistency_from_warped(f_cp, onto_cur[:, :2])
             L_onto_cur, ab_warped = onto_cur[:, 2:3], onto_cur[:, 3:]
             unexplained = positive((L_cur - L_onto_cur).abs() - CUT_LUMA_ERROR)
@@ -224,13 +226,14 @@ class _FlowStage:
         else:
             Lc, Lp = shrink(L_cur, n), shrink(L_prev, n)
             f_cp_s, f_pc_s = flow_pair(self.backend, Lc, Lp)
-            check = backward_warp(torch.cat([f_pc_s, Lp], dim=1), f_cp_s)
+            check = remap_warp(f_pc_s, Lp, flow=f_cp_s)
             valid_s = consistency_from_warped(f_cp_s, check[:, :2])
             unexplained = positive((Lc - check[:, 2:3]).abs() - CUT_LUMA_ERROR)
             occluded = float(((1.0 - valid_s) * unexplained).mean())
             size = L_cur.shape[-2:]
-            f_cp, f_pc = enlarge_flow(f_cp_s, size), enlarge_flow(f_pc_s, size)
-            onto_cur = backward_warp(torch.cat([L_prev, ab_prev], dim=1), f_cp)
+            f_cp = enlarge_flow(f_cp_s, size)
+            f_pc = enlarge_flow(f_pc_s, size) if both or trust else None  # unused otherwise
+            onto_cur = remap_warp(L_prev, ab_prev, flow=f_cp)
             L_onto_cur, ab_warped = onto_cur[:, :1], onto_cur[:, 1:]
             valid = enlarge(valid_s, size)
         conf_cur = valid * luminance_confidence(L_cur, L_onto_cur, sigma=self.luma_sigma)
@@ -239,13 +242,13 @@ class _FlowStage:
             trust_cur = self._carry_valid(valid, f_cp) * self._trust(L_cur, L_onto_cur)
         if both:
             if n == 1:
-                onto_prev = backward_warp(torch.cat([f_cp, L_cur], dim=1), f_pc)
+                onto_prev = remap_warp(f_cp, L_cur, flow=f_pc)
                 valid_prev = consistency_from_warped(f_pc, onto_prev[:, :2])
                 L_onto_prev = onto_prev[:, 2:3]
             else:
-                check = backward_warp(f_cp_s, f_pc_s)
+                check = remap_warp(f_cp_s, flow=f_pc_s)
                 valid_prev = enlarge(consistency_from_warped(f_pc_s, check), size)
-                L_onto_prev = backward_warp(L_cur, f_pc)
+                L_onto_prev = remap_warp(L_cur, flow=f_pc)
             lum_prev = luminance_confidence(L_prev, L_onto_prev, sigma=self.luma_sigma)
             conf_prev = valid_prev * lum_prev
             if trust:

@@ -7,6 +7,8 @@ samples ``b`` at ``p + flow(p)`` and so aligns ``b`` with ``a``.
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -52,6 +54,30 @@ def backward_warp(x: torch.Tensor, flow: torch.Tensor, *, mode: str = "bilinear"
     """
     _check_flow(x, flow)
     return F.grid_sample(x, sample_grid(flow), mode=mode, padding_mode="border", align_corners=True)
+
+
+def remap_warp(*xs: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """:func:`backward_warp` (bilinear, border repeated) of the tensors ``xs``, concatenated
+    on channels, in OpenCV's ``remap`` for CPU float32 tensors, a plane at a time: positions
+    are rounded to 1/32 pixel, and a frame costs about half of ``grid_sample``'s (the film
+    stabiliser's path). Other tensors: ``backward_warp`` of their concatenation."""
+    for x in xs:
+        _check_flow(x, flow)
+    on_cpu = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (*xs, flow))
+    if not on_cpu:
+        return backward_warp(torch.cat(xs, dim=1) if len(xs) > 1 else xs[0], flow)
+    h, w = flow.shape[-2:]
+    cols = np.arange(w, dtype=np.float32)[None]
+    rows = np.arange(h, dtype=np.float32)[:, None]
+    fl = flow.detach().numpy()
+    out = np.empty((flow.shape[0], sum(x.shape[1] for x in xs), h, w), np.float32)
+    for b in range(out.shape[0]):
+        map_x, map_y = cols + fl[b, 0], rows + fl[b, 1]
+        planes = (plane for x in xs for plane in x[b].detach().numpy())
+        for c, plane in enumerate(planes):
+            out[b, c] = cv2.remap(np.ascontiguousarray(plane), map_x, map_y, cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE)
+    return torch.from_numpy(out)
 
 
 def inside_mask(flow: torch.Tensor) -> torch.Tensor:
