@@ -6,7 +6,8 @@ The colour clips of a folder (``../shared/data/videos``) are made grey, fitted t
 - the **I/O floor**: a plain PyAV decode + libx264 re-encode with vidcolor's own encoder
   settings (veryfast, CRF 18), no colour; measured before, between and after the runs, each
   run's ratio taken against the two floors either side of it (the machine's speed drifts);
-- **vidcolor** with the default preset (and any ``--variant`` given), end to end.
+- **vidcolor** with the default preset (and any ``--variant`` given), end to end;
+- with ``--rounds N``, all of it N times in turn (A B A B ...), each figure the median.
 
 Reported: wall fps, process CPU-ms per frame (all threads; robust to a busy machine), the
 per-stage times, time to the first written frame (start-up: imports done, model load, first
@@ -23,6 +24,7 @@ import dataclasses
 import json
 import logging
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -137,6 +139,9 @@ def main() -> None:
     ap.add_argument("--variant", action="append", default=[],
                     help="extra run: key=value[,key=value] of ColorizeOptions or of a preset "
                     "(e.g. precision=fp32, or model_every=2,flow_downscale=1)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run everything this many times, in turn (A B A B): each figure is "
+                    "the median over the rounds")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     logging.getLogger("vidcolor").setLevel(logging.WARNING)
@@ -144,45 +149,60 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vidcolor-bench-") as tmp:
         film = Path(tmp) / "film.mp4"
         n = make_film(a.folder, film, (w, h), a.seconds)
-        floor = io_floor(film, Path(tmp) / "floor.mp4")
         runs = {"default (balanced)": {}}
         for i, v in enumerate(a.variant):
             runs[v] = variant_options(v, Path(tmp) / f"variant{i}.toml")
-        results = {}
-        floors = [floor]
-        for label, extra in runs.items():
-            out = Path(tmp) / f"out{len(results)}.mp4"
-            results[label] = vidcolor_run(film, out, ColorizeOptions(quiet=True, **extra))
-            # the floor again after each run: a machine of this kind changes speed within
-            # minutes, so each run is compared with the floors measured either side of it
-            floors.append(io_floor(film, Path(tmp) / "floor.mp4"))
+        floors = [io_floor(film, Path(tmp) / "floor.mp4")]
+        rounds: dict[str, list[dict]] = {label: [] for label in runs}
+        for _ in range(a.rounds):
+            for label, extra in runs.items():
+                out = Path(tmp) / "out.mp4"
+                out.unlink(missing_ok=True)
+                r = vidcolor_run(film, out, ColorizeOptions(quiet=True, **extra))
+                # the floor again after each run: a machine of this kind changes speed within
+                # minutes, so each run is compared with the floors measured either side of it
+                floors.append(io_floor(film, Path(tmp) / "floor.mp4"))
+                before, after = floors[-2], floors[-1]
+                r["floor_wall_s"] = (before["wall_s"] + after["wall_s"]) / 2
+                r["floor_cpu_ms_per_frame"] = 500 * (before["cpu_s"] + after["cpu_s"]) / n
+                r["x_floor_wall"] = r["wall_s"] / r["floor_wall_s"]
+                r["x_floor_cpu"] = r["cpu_ms_per_frame"] / r["floor_cpu_ms_per_frame"]
+                rounds[label].append(r)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    floor_wall = [f["wall_s"] for f in floors]
-    floor_ms = [1000 * f["cpu_s"] / f["frames"] for f in floors]
     print(f"film: {n} frames of grey real footage ({a.folder}), {w}x{h}, {FPS} fps, "
-          f"{n / FPS:.0f} s; python {sys.version.split()[0]}")
+          f"{n / FPS:.0f} s; python {sys.version.split()[0]}; {a.rounds} round(s), medians")
+    fps = ", ".join(f"{n / f['wall_s']:.1f}" for f in floors)
+    cpu = ", ".join(f"{1000 * f['cpu_s'] / n:.1f}" for f in floors)
     print(f"I/O floor (decode + libx264 veryfast CRF 18), measured before, between and after "
-          f"the runs: {', '.join(f'{n / s:.1f}' for s in floor_wall)} fps; "
-          f"{', '.join(f'{ms:.1f}' for ms in floor_ms)} CPU-ms/frame")
-    for i, (label, r) in enumerate(results.items()):
+          f"the runs: {fps} fps; {cpu} CPU-ms/frame")
+    results = {label: median_run(rs) for label, rs in rounds.items()}
+    for label, r in results.items():
         stages = ", ".join(f"{k} {v:.1f}" for k, v in r["stage_ms"].items())
-        wall_floor = (floor_wall[i] + floor_wall[i + 1]) / 2
-        cpu_floor = (floor_ms[i] + floor_ms[i + 1]) / 2
-        r["floor_wall_s"], r["floor_cpu_ms_per_frame"] = wall_floor, cpu_floor
-        r["x_floor_wall"], r["x_floor_cpu"] = r["wall_s"] / wall_floor, r[
-            "cpu_ms_per_frame"] / cpu_floor
         print(f"{label}: {r['fps']:.1f} fps, {r['cpu_ms_per_frame']:.1f} CPU-ms/frame; "
-              f"{r['x_floor_wall']:.1f}x the floor in wall time, {r['x_floor_cpu']:.1f}x in "
-              f"CPU time (against the floors either side: {n / wall_floor:.1f} fps, "
-              f"{cpu_floor:.1f} CPU-ms/frame); first frame after {r['first_frame_s']:.1f} s; "
-              f"stages (ms/frame) {stages}")
+              f"{r['x_floor_wall']:.2f}x the floor in wall time, {r['x_floor_cpu']:.2f}x in "
+              f"CPU time (against the floors either side: {n / r['floor_wall_s']:.1f} fps, "
+              f"{r['floor_cpu_ms_per_frame']:.1f} CPU-ms/frame); first frame after "
+              f"{r['first_frame_s']:.1f} s; stages (ms/frame) {stages}")
     print(f"peak resident memory of the process: {peak:.0f} MB")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps({
-            "size": [w, h], "frames": n, "fps": FPS, "floor": floor, "floors": floors,
-            "runs": results,
+            "size": [w, h], "frames": n, "fps": FPS, "floor": floors[0], "floors": floors,
+            "rounds": rounds, "runs": results,
             "peak_rss_mb": peak, "film_seconds": float(Fraction(n, FPS))}, indent=2) + "\n")
+
+
+def median_run(runs: list[dict]) -> dict:
+    """Each number of the runs' results (stage times too) as its median over the rounds."""
+    out: dict = {}
+    for key, value in runs[0].items():
+        if isinstance(value, dict):
+            out[key] = median_run([r[key] for r in runs])
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = statistics.median(r[key] for r in runs)
+        else:
+            out[key] = value
+    return out
 
 
 if __name__ == "__main__":

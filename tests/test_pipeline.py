@@ -636,3 +636,42 @@ def test_film_colour_is_faded_unless_vivid_and_a_still_keeps_the_models_own(
     assert colourfulness(tmp_path / "faded.mkv") > 2.0  # the tiny model is sure: colour stays
     assert np.array_equal(first, after_film)
     assert np.array_equal(first, still("after-vivid.png"))
+
+
+_FAULTS_SCRIPT = """
+import platform, resource, sys, threading
+import numpy as np
+from vidcolor.pipeline import keep_freed_memory
+if sys.argv[1] == "keep" and not keep_freed_memory():
+    print("skip")
+    raise SystemExit
+def faults():  # three 12 MB buffers, then freed: a frame's worth of activations
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    bufs = [np.ones(3 << 20, np.float32) for _ in range(3)]
+    del bufs
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+counts = []
+worker = threading.Thread(target=lambda: counts.extend(faults() for _ in range(4)))
+worker.start()
+worker.join()
+print(" ".join(map(str, counts)))
+"""
+
+
+def test_freed_frame_buffers_are_reused_not_faulted_in_again() -> None:
+    # in a fresh process: with the setting, the second frame's buffers fault in no new page;
+    # without it, glibc hands the freed memory back and every frame faults it in again
+    import subprocess
+    import sys
+
+    def counts(mode: str) -> list[int] | None:
+        out = subprocess.run([sys.executable, "-c", _FAULTS_SCRIPT, mode], check=True,
+                             capture_output=True, text=True).stdout.split()
+        return None if out == ["skip"] else [int(c) for c in out]
+
+    kept = counts("keep")
+    if kept is None:
+        pytest.skip("not glibc on Linux: malloc is left as it is")
+    assert kept[1:] == [0, 0, 0], kept
+    plain = counts("plain")
+    assert plain is not None and min(plain[1:]) > 500, plain  # 9,216 pages a round at most

@@ -6,11 +6,14 @@ batched model step in the calling thread, so memory stays flat whatever the film
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
 import itertools
 import logging
 import math
 import os
+import platform
 import queue
 import resource
 import tempfile
@@ -244,6 +247,7 @@ def colorize_video(
     """
     src, dest = Path(src), Path(dest)
     settings = options.settings()
+    keep_freed_memory()
     info = probe_video(src)
     check_output_path(dest, inputs=[src], overwrite=options.overwrite)
     _check_dest_kind(src, dest, image=False)
@@ -442,6 +446,26 @@ def model_threads(cores: int) -> int:
     stage and encode (with x264's threads) keep two of them busy, so the model gets the rest,
     at least one: on 2 cores, intra-op threads would only spin against the other stages."""
     return max(1, cores - 2)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """glibc only, once per process: allocations up to 32 MB come from the heap, and freed
+    memory is kept (trimmed past 1 GB). A film's per-frame buffers of several MB (frames, the
+    model's activations) would otherwise be mapped afresh each frame, and every new page
+    faulted in again. Memory stays flat: what is kept is what the next frame needs again.
+    Returns whether it applied."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
+            libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):
+        return False
 
 
 def _one_torch_thread() -> None:

@@ -65,8 +65,20 @@ def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: floa
     return torch.einsum("bqhw,qc->bchw", p, centers)
 
 
+CONFIDENCE_ROWS = 8
+"""Rows of bin logits :func:`confidence` takes at a time at inference: the band's passes stay
+in the CPU's cache (the same numbers in under half the time a frame, measured on this CPU)."""
+
+
 def confidence(logits: torch.Tensor) -> torch.Tensor:
     """Per-pixel confidence in [0, 1]: 1 - normalised entropy of the bin distribution."""
+    if not logits.requires_grad and logits.shape[2] > CONFIDENCE_ROWS:
+        bands = logits.split(CONFIDENCE_ROWS, dim=2)
+        return torch.cat([_confidence(band) for band in bands], dim=2)
+    return _confidence(logits)
+
+
+def _confidence(logits: torch.Tensor) -> torch.Tensor:
     log_p = F.log_softmax(logits, dim=1)  # cheaper than a log of each probability
     ent = -(log_p.exp() * log_p).sum(1, keepdim=True)
     return 1.0 - ent / math.log(logits.shape[1])
