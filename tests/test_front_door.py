@@ -52,12 +52,29 @@ def test_subcommand_help_has_a_description_and_helps_every_argument():
     assert vidcolor("--version").stdout.startswith("vidcolor ")
 
 
+def _wait_for_torch_loading(p: subprocess.Popen) -> None:
+    """Until torch's library is mapped into ``p`` (its import has begun and has most of a
+    second to go); a fixed sleep lost the race on a fast machine, where a tiny film was done."""
+    maps = Path(f"/proc/{p.pid}/maps")
+    if not maps.exists():
+        time.sleep(1.5)
+        return
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and p.poll() is None:
+        try:
+            if "libtorch" in maps.read_text():
+                return
+        except OSError:
+            return
+        time.sleep(0.005)
+
+
 def test_ctrl_c_at_start_is_one_line_and_130(clip: Path, tmp_path: Path):
     """SIGINT while the heavy libraries are still importing: no traceback."""
     p = subprocess.Popen([sys.executable, "-m", "vidcolor", str(clip), "-o",
                           str(tmp_path / "o.mp4")], stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)  # the interpreter is up, torch still importing
+    _wait_for_torch_loading(p)  # the interpreter is up, torch still importing
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == EXIT_INTERRUPTED, err
