@@ -412,6 +412,7 @@ def colorize_video(
             finally:
                 torch.set_num_threads(torch_threads)  # the default for threads started later
                 cv2.setNumThreads(cv_threads)
+                release_freed_memory()
                 colorizer.accelerated = None  # compiled for this film's shape only
                 reader.close()
                 if finished and bar.total != written[0]:  # the container's count was an estimate
@@ -452,20 +453,36 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
 
 
 @functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+def release_freed_memory() -> None:
+    """glibc: hand the memory kept by :func:`keep_freed_memory` back once a film is done, so a
+    process colouring many films (batch, studio) holds no more than one film's worth."""
+    libc = _libc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+@functools.cache
 def keep_freed_memory() -> bool:
     """glibc only, once per process: allocations up to 32 MB come from the heap, and freed
     memory is kept (trimmed past 1 GB). A film's per-frame buffers of several MB (frames, the
     model's activations) would otherwise be mapped afresh each frame, and every new page
-    faulted in again. Memory stays flat: what is kept is what the next frame needs again.
-    Returns whether it applied."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    faulted in again. Memory stays flat: what is kept is what the next frame needs again, and
+    it goes back when the film ends (:func:`release_freed_memory`). Returns whether it
+    applied."""
+    libc = _libc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
-            libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
-    except (OSError, AttributeError):
-        return False
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20)) and bool(
+        libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30))
 
 
 def _one_torch_thread() -> None:
