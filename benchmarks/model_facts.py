@@ -1,9 +1,10 @@
 """Facts of the shipped models for the model card: parameters, file size, and the model
 stage's CPU time per frame at the default working size (224x384, batch 4) in fp32, under
 the default precision (bf16 autocast where the CPU has it), and so in a film (faded where the
-model is unsure, for models that fade), timed in one run.
+model is unsure, for models that fade), timed in one run; freed memory kept as a film keeps
+it (``keep_freed_memory``), on ``--threads`` intra-op threads (a film on 2 cores uses 1).
 
-    .venv/bin/python benchmarks/model_facts.py | tee benchmarks/results/model_facts.txt
+    .venv/bin/python benchmarks/model_facts.py --threads 1 | tee benchmarks/results/model_facts.txt
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from vidcolor.colorize import Colorizer
 from vidcolor.models import load_model, resolve_checkpoint
 from vidcolor.names import available_models
+from vidcolor.pipeline import keep_freed_memory
 
 
 def cpu_ms_per_frame(colorizer: Colorizer, batch: int, repeats: int) -> float:
@@ -35,9 +37,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", default=None)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="intra-op threads (default: "
+                    "torch's, one a core)")
     a = ap.parse_args()
     logging.getLogger("vidcolor").setLevel(logging.WARNING)
     torch.set_grad_enabled(False)
+    keep_freed_memory()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'model':<22}{'params M':>9}{'file MB':>8}{'fp32 CPU-ms/frame':>19}"
           f"{'default':>9}{'CPU-ms/frame':>13}{'film CPU-ms/frame':>19}")
