@@ -27,6 +27,7 @@ from vidcolor.pipeline import (
     colorize_image,
     colorize_paths,
     colorize_video,
+    model_threads,
 )
 
 # -- fixtures and helpers ----------------------------------------------------------------------
@@ -120,6 +121,23 @@ def test_default_codec_mp4_keeps_duration_and_audio(
     assert frame_times(dest) == frame_times(clip_with_audio)
     assert packets_of(dest) == packets_of(clip_with_audio)
     assert colourfulness(dest) > 2.0
+
+
+def test_a_film_gives_back_the_thread_settings_it_changed(
+    clip_with_audio: Path, tmp_path: Path, colorizer: Colorizer, opts
+) -> None:
+    # a film runs OpenCV on one thread and the model on cores - 2; a library caller's own
+    # settings come back once it ends
+    import cv2
+
+    torch_before, cv_before = torch.get_num_threads(), cv2.getNumThreads()
+    cv2.setNumThreads(3)
+    try:
+        colorize_video(clip_with_audio, tmp_path / "out.mp4", opts(), colorizer=colorizer)
+        assert (torch.get_num_threads(), cv2.getNumThreads()) == (torch_before, 3)
+    finally:
+        cv2.setNumThreads(cv_before)
+    assert model_threads(2) == 1 and model_threads(1) == 1 and model_threads(16) == 14
 
 
 def test_vfr_keeps_irregular_timestamps(

@@ -66,8 +66,8 @@ def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: floa
 
 
 CONFIDENCE_ROWS = 8
-"""Rows of bin logits :func:`confidence` takes at a time at inference: the band's passes stay
-in the CPU's cache (the same numbers in under half the time a frame, measured on this CPU)."""
+"""Rows of bin logits :func:`confidence` takes at a time at inference: the four passes over a
+band stay in the CPU's cache, where a whole frame's would not (the same numbers)."""
 
 
 def confidence(logits: torch.Tensor) -> torch.Tensor:

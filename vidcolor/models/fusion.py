@@ -201,7 +201,7 @@ class FusionColorizer(nn.Module):
             out["logits"] = self.bin_head(x4)
         centers = self.bin_centers if self.bin_head is not None else None
         ab = mix_heads(out.get("ab_reg"), out.get("logits"), centers, self.cfg, x2.shape[-2:])
-        # two channels resize several times faster laid out planar than channels-last
+        # planar: torch's channels-last resize is the slow path for two channels
         ab = F.interpolate(ab.contiguous(), size=size, mode="bilinear", align_corners=False)
         out["ab"] = ab * self.cfg.saturation
         return out

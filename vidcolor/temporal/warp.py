@@ -59,8 +59,8 @@ def backward_warp(x: torch.Tensor, flow: torch.Tensor, *, mode: str = "bilinear"
 def remap_warp(*xs: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """:func:`backward_warp` (bilinear, border repeated) of the tensors ``xs``, concatenated
     on channels, in OpenCV's ``remap`` for CPU float32 tensors, a plane at a time: positions
-    are rounded to 1/32 pixel, and a frame costs about half of ``grid_sample``'s (the film
-    stabiliser's path). Other tensors: ``backward_warp`` of their concatenation."""
+    are rounded to 1/32 pixel (the film stabiliser's path, cheaper than ``grid_sample`` on a
+    CPU). Other tensors: ``backward_warp`` of their concatenation."""
     for x in xs:
         _check_flow(x, flow)
     on_cpu = all(t.device.type == "cpu" and t.dtype == torch.float32 for t in (*xs, flow))
