@@ -183,7 +183,7 @@ def test_model_every_flag_presets_and_errors(cli, clip_grey: Path, tmp_path: Pat
 
     assert temporal().model_every == 3
     assert temporal("--model-every", "1").model_every == 1
-    assert temporal("--pipeline", "fast").model_every == 4
+    assert temporal("--pipeline", "fast").model_every == 6
     assert temporal("--pipeline", "quality").model_every == 1  # bidirectional
     assert temporal("--temporal-mode", "bidirectional").model_every == 1
     assert temporal("--flow", "none").model_every == 1
