@@ -225,22 +225,40 @@ def chroma_from_lab(
     return ycc[:, 1], ycc[:, 2]
 
 
+def chroma_guide(
+    unit: torch.Tensor, size: tuple[int, int], *, interlaced: bool = False
+) -> torch.Tensor | None:
+    """The lightness (1, 1, *size) that guides a progressive frame's chroma, from its Y'
+    (1, 1, H, W); None where :func:`frame_chroma` guides each field by its own lines."""
+    if not interlaced or size[0] < 2 or unit.shape[-2] < 2:
+        return frame_lightness(unit, size)
+    return None
+
+
 def frame_chroma(
-    unit: torch.Tensor,
+    unit: torch.Tensor | None,
     ab_lo: torch.Tensor,
     L_lo: torch.Tensor,
     size: tuple[int, int],
     *,
     matrix: str,
     interlaced: bool = False,
+    guide: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cb, Cr (1, *size) of one frame from its full-resolution Y' ``unit`` (1, 1, H, W).
+    """Cb, Cr (1, *size) of one frame from its full-resolution Y' ``unit`` (1, 1, H, W), or
+    from its :func:`chroma_guide` when that is given (the film computes it while decoding).
 
     Interlaced: each field's chroma rows (every other row, as interlaced 4:2:0 lays them out)
     are upsampled guided by that field's own lines, so colour follows each field's edges and
     does not comb where the two fields differ (motion)."""
-    if not interlaced or size[0] < 2 or unit.shape[-2] < 2:
-        return chroma_from_lab(frame_lightness(unit, size), ab_lo, L_lo, size, matrix=matrix)
+    if guide is None:
+        if unit is None:
+            raise ValueError("frame_chroma needs the frame's Y' or its chroma guide")
+        guide = chroma_guide(unit, size, interlaced=interlaced)
+    if guide is not None:
+        return chroma_from_lab(guide, ab_lo, L_lo, size, matrix=matrix)
+    assert unit is not None  # an interlaced frame is guided field by field, from its Y'
+
     cb = torch.empty(1, *size)
     cr = torch.empty(1, *size)
     for parity in (0, 1):

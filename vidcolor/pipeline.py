@@ -32,6 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vidcolor.colorize import (
     Colorizer,
+    chroma_guide,
     colorize_rgb_array,
     frame_chroma,
     frame_lightness,
@@ -211,11 +212,13 @@ def frame_unit(frame: DecodedFrame) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class _Decoded:
-    """A decoded frame, its Y' (1, 1, H, W) and its lightness (1, 1, h, w) at working size."""
+    """A decoded frame, its lightness (1, 1, h, w) at working size, and what its chroma needs:
+    the lightness guide at chroma size, or (interlaced: guided field by field) its Y'."""
 
     frame: DecodedFrame
-    unit: torch.Tensor
     L: torch.Tensor
+    guide: torch.Tensor | None
+    unit: torch.Tensor | None
 
 
 def _settings_log(info: VideoInfo, colorizer: Colorizer, settings: PipelineSettings, size) -> None:
@@ -245,9 +248,24 @@ def colorize_video(
     Every check that can fail fast runs before the slow work, in the order of the exit codes
     users see: options (2), input (3), output (4), device (7), temporal stage (6), model (5).
     """
+    keep_freed_memory()
+    try:
+        return _colorize_video(src, dest, options, colorizer, progress, cancel)
+    finally:
+        release_freed_memory()  # the film's buffers, writer and stage are all gone by now
+
+
+def _colorize_video(
+    src: Path | str,
+    dest: Path | str,
+    options: ColorizeOptions,
+    colorizer: Colorizer | None,
+    progress: Callable[[int, int | None], None] | None,
+    cancel: threading.Event | None,
+) -> VideoResult:
+    """:func:`colorize_video`'s work."""
     src, dest = Path(src), Path(dest)
     settings = options.settings()
-    keep_freed_memory()
     info = probe_video(src)
     check_output_path(dest, inputs=[src], overwrite=options.overwrite)
     _check_dest_kind(src, dest, image=False)
@@ -298,7 +316,7 @@ def colorize_video(
     last_time = [Fraction(0)]
     started: list[_Worker] = []
 
-    def decode() -> None:  # each frame with its Y' and the model's lightness, off the model thread
+    def decode() -> None:  # each frame with the lightness the model and the chroma need
         _one_torch_thread()
         it = iter(reader)
         while not stop.is_set():
@@ -307,7 +325,9 @@ def colorize_video(
             if frame is None:
                 break
             unit = frame_unit(frame)
-            item = _Decoded(frame, unit, frame_lightness(unit, size))
+            guide = chroma_guide(unit, chroma_shape, interlaced=info.interlaced)
+            item = _Decoded(frame, frame_lightness(unit, size), guide,
+                            unit if guide is None else None)  # full-size Y' only if needed
             times.decode += time.perf_counter() - t0
             if not _put(q_in, item, stop):
                 return
@@ -334,10 +354,10 @@ def colorize_video(
                 if item is _END:
                     return
                 t0 = time.perf_counter()
-                frame, unit = item.payload
+                frame, guide, unit = item.payload
                 cb, cr = frame_chroma(
                     unit, item.ab[None].cpu(), item.L[None].cpu(), chroma_shape,
-                    matrix=info.color_matrix, interlaced=info.interlaced,
+                    matrix=info.color_matrix, interlaced=info.interlaced, guide=guide,
                 )
                 u = encode_chroma(cb[0].numpy(), subsampling=(1, 1), bit_depth=depth,
                                   full_range=info.full_range)
@@ -383,7 +403,7 @@ def colorize_video(
         cv_threads = cv2.getNumThreads()
         if colorizer.device.type == "cpu":
             torch.set_num_threads(model_threads(torch_threads))
-        cv2.setNumThreads(1)  # every stage has its own thread: OpenCV's pool would only spin
+        cv2.setNumThreads(model_threads(cv_threads))  # 1 on 2 cores: its pool only spun
         try:
             predict = _predictor(colorizer, info, settings)
             if isinstance(stage, ForwardStage):  # frames the model skips that start a shot
@@ -412,7 +432,6 @@ def colorize_video(
             finally:
                 torch.set_num_threads(torch_threads)  # the default for threads started later
                 cv2.setNumThreads(cv_threads)
-                release_freed_memory()
                 colorizer.accelerated = None  # compiled for this film's shape only
                 reader.close()
                 if finished and bar.total != written[0]:  # the container's count was an estimate
@@ -443,9 +462,10 @@ def colorize_video(
 
 
 def model_threads(cores: int) -> int:
-    """Intra-op threads for the model on a CPU of ``cores`` threads: decode, the temporal
-    stage and encode (with x264's threads) keep two of them busy, so the model gets the rest,
-    at least one: on 2 cores, intra-op threads would only spin against the other stages."""
+    """Intra-op threads for the model (and OpenCV's pool) in a film, of the ``cores`` threads
+    torch (OpenCV) was given: decode, the temporal stage and encode (with x264's threads) keep
+    two busy, so they get the rest, at least one: on 2 cores, a second intra-op thread would
+    only spin against the other stages."""
     return max(1, cores - 2)
 
 
@@ -551,7 +571,8 @@ def _model_batch(
     times.colorize += time.perf_counter() - t0
     return [
         TemporalItem(d.frame.index, d.frame.time, L[i],
-                     ab[i // every] if i % every == 0 else None, payload=(d.frame, d.unit))
+                     ab[i // every] if i % every == 0 else None,
+                     payload=(d.frame, d.guide, d.unit))
         for i, d in enumerate(batch)
     ]
 

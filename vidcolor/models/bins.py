@@ -67,7 +67,8 @@ def annealed_mean(logits: torch.Tensor, centers: torch.Tensor, temperature: floa
 
 CONFIDENCE_ROWS = 8
 """Rows of bin logits :func:`confidence` takes at a time at inference: the four passes over a
-band stay in the CPU's cache, where a whole frame's would not (the same numbers)."""
+band stay in the CPU's cache, where a whole frame's would not (the same numbers at the shipped
+shapes; elsewhere within float rounding)."""
 
 
 def confidence(logits: torch.Tensor) -> torch.Tensor:

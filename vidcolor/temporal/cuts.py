@@ -26,7 +26,8 @@ _BELOW_MAX = np.float32(L_MAX) - np.float32(1e-4)
 
 def l_histogram(L: torch.Tensor, *, bins: int = HIST_BINS) -> torch.Tensor:
     """Normalised histogram (bins,) of a lightness tensor of any shape in [0, 100] (values
-    outside are left out); on a CPU by OpenCV's histogram, the same counts as ``histc``."""
+    outside are left out); on a CPU by OpenCV's histogram: the same counts as ``histc`` where
+    the bin width is exact in float32, as for the 64 bins used."""
     x = L.detach().float()
     if x.device.type != "cpu" or x.numel() == 0:
         hist = torch.histc(x.flatten(), bins=bins, min=0.0, max=L_MAX)
