@@ -657,7 +657,8 @@ def test_film_colour_is_faded_unless_vivid_and_a_still_keeps_the_models_own(
 
 
 _FAULTS_SCRIPT = """
-import platform, resource, sys, threading
+import ctypes, platform, resource, sys, threading
+ctypes.CDLL(None).prctl(41, 1, 0, 0, 0)  # PR_SET_THP_DISABLE: count 4 KB pages, not huge ones
 import numpy as np
 from vidcolor.pipeline import keep_freed_memory
 if sys.argv[1] == "keep" and not keep_freed_memory():
