@@ -47,20 +47,19 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "startup.txt")
     args = ap.parse_args()
     lines = [f"start-up, median of {args.runs} runs (wall seconds; first run warms the caches)"]
-    tmp = tempfile.TemporaryDirectory(prefix="vidcolor-startup-")
-    film = one_frame_film(Path(tmp.name) / "one_frame.mp4")
-    cases = {**CASES, "vidcolor FILM -o OUT, 1 frame 854x480": [
-        sys.executable, "-m", "vidcolor", str(film), "-o", str(Path(tmp.name) / "out.mp4"),
-        "--overwrite", "-q"]}
-    for label, cmd in cases.items():
-        subprocess.run(cmd, capture_output=True, check=True)  # warm the file cache and .pyc
-        times = []
-        for _ in range(args.runs):
-            t = time.perf_counter()
-            subprocess.run(cmd, capture_output=True, check=True)
-            times.append(time.perf_counter() - t)
-        lines.append(f"{label:38s} {statistics.median(times):6.2f} s  (max {max(times):.2f})")
-    tmp.cleanup()
+    with tempfile.TemporaryDirectory(prefix="vidcolor-startup-") as tmp:
+        film = one_frame_film(Path(tmp) / "one_frame.mp4")
+        cases = {**CASES, "vidcolor FILM -o OUT, 1 frame 854x480": [
+            sys.executable, "-m", "vidcolor", str(film), "-o", str(Path(tmp) / "out.mp4"),
+            "--overwrite", "-q"]}
+        for label, cmd in cases.items():
+            subprocess.run(cmd, capture_output=True, check=True)  # warm the file cache, .pyc
+            times = []
+            for _ in range(args.runs):
+                t = time.perf_counter()
+                subprocess.run(cmd, capture_output=True, check=True)
+                times.append(time.perf_counter() - t)
+            lines.append(f"{label:38s} {statistics.median(times):6.2f} s  (max {max(times):.2f})")
     text = "\n".join(lines)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -27,7 +27,7 @@ from vidcolor.pipeline import (
     colorize_image,
     colorize_paths,
     colorize_video,
-    model_threads,
+    pool_threads,
 )
 
 # -- fixtures and helpers ----------------------------------------------------------------------
@@ -126,8 +126,8 @@ def test_default_codec_mp4_keeps_duration_and_audio(
 def test_a_film_gives_back_the_thread_settings_it_changed(
     clip_with_audio: Path, tmp_path: Path, colorizer: Colorizer, opts
 ) -> None:
-    # a film runs OpenCV on one thread and the model on cores - 2; a library caller's own
-    # settings come back once it ends
+    # a film runs the model and OpenCV's pool on cores - 2 threads (1 on 2 cores); a library
+    # caller's own settings come back once it ends
     import cv2
 
     torch_before, cv_before = torch.get_num_threads(), cv2.getNumThreads()
@@ -137,7 +137,7 @@ def test_a_film_gives_back_the_thread_settings_it_changed(
         assert (torch.get_num_threads(), cv2.getNumThreads()) == (torch_before, 3)
     finally:
         cv2.setNumThreads(cv_before)
-    assert model_threads(2) == 1 and model_threads(1) == 1 and model_threads(16) == 14
+    assert pool_threads(2) == 1 and pool_threads(1) == 1 and pool_threads(16) == 14
 
 
 def test_vfr_keeps_irregular_timestamps(

@@ -236,28 +236,22 @@ def chroma_guide(
 
 
 def frame_chroma(
-    unit: torch.Tensor | None,
+    unit: torch.Tensor,
     ab_lo: torch.Tensor,
     L_lo: torch.Tensor,
     size: tuple[int, int],
     *,
     matrix: str,
     interlaced: bool = False,
-    guide: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cb, Cr (1, *size) of one frame from its full-resolution Y' ``unit`` (1, 1, H, W), or
-    from its :func:`chroma_guide` when that is given (the film computes it while decoding).
+    """Cb, Cr (1, *size) of one frame from its full-resolution Y' ``unit`` (1, 1, H, W).
 
     Interlaced: each field's chroma rows (every other row, as interlaced 4:2:0 lays them out)
     are upsampled guided by that field's own lines, so colour follows each field's edges and
     does not comb where the two fields differ (motion)."""
-    if guide is None:
-        if unit is None:
-            raise ValueError("frame_chroma needs the frame's Y' or its chroma guide")
-        guide = chroma_guide(unit, size, interlaced=interlaced)
+    guide = chroma_guide(unit, size, interlaced=interlaced)
     if guide is not None:
         return chroma_from_lab(guide, ab_lo, L_lo, size, matrix=matrix)
-    assert unit is not None  # an interlaced frame is guided field by field, from its Y'
 
     cb = torch.empty(1, *size)
     cr = torch.empty(1, *size)

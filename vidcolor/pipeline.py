@@ -32,6 +32,7 @@ from PIL import Image, UnidentifiedImageError
 
 from vidcolor.colorize import (
     Colorizer,
+    chroma_from_lab,
     chroma_guide,
     colorize_rgb_array,
     frame_chroma,
@@ -355,10 +356,12 @@ def _colorize_video(
                     return
                 t0 = time.perf_counter()
                 frame, guide, unit = item.payload
-                cb, cr = frame_chroma(
-                    unit, item.ab[None].cpu(), item.L[None].cpu(), chroma_shape,
-                    matrix=info.color_matrix, interlaced=info.interlaced, guide=guide,
-                )
+                ab, L = item.ab[None].cpu(), item.L[None].cpu()
+                if guide is not None:  # computed while decoding
+                    cb, cr = chroma_from_lab(guide, ab, L, chroma_shape, matrix=info.color_matrix)
+                else:  # interlaced: guided field by field
+                    cb, cr = frame_chroma(unit, ab, L, chroma_shape, matrix=info.color_matrix,
+                                          interlaced=True)
                 u = encode_chroma(cb[0].numpy(), subsampling=(1, 1), bit_depth=depth,
                                   full_range=info.full_range)
                 v = encode_chroma(cr[0].numpy(), subsampling=(1, 1), bit_depth=depth,
@@ -402,8 +405,8 @@ def _colorize_video(
         torch_threads = torch.get_num_threads()  # restored at the end; workers use one
         cv_threads = cv2.getNumThreads()
         if colorizer.device.type == "cpu":
-            torch.set_num_threads(model_threads(torch_threads))
-        cv2.setNumThreads(model_threads(cv_threads))  # 1 on 2 cores: its pool only spun
+            torch.set_num_threads(pool_threads(torch_threads))
+        cv2.setNumThreads(pool_threads(cv_threads))  # 1 on 2 cores: its pool only spun
         try:
             predict = _predictor(colorizer, info, settings)
             if isinstance(stage, ForwardStage):  # frames the model skips that start a shot
@@ -461,7 +464,7 @@ def _colorize_video(
     )
 
 
-def model_threads(cores: int) -> int:
+def pool_threads(cores: int) -> int:
     """Intra-op threads for the model (and OpenCV's pool) in a film, of the ``cores`` threads
     torch (OpenCV) was given: decode, the temporal stage and encode (with x264's threads) keep
     two busy, so they get the rest, at least one: on 2 cores, a second intra-op thread would
