@@ -16,6 +16,7 @@ from safetensors import safe_open
 from torch import nn
 
 from vidcolor import lab
+from vidcolor.colorize import resize
 from vidcolor.errors import ModelError
 from vidcolor.models import (
     ARCHITECTURES,
@@ -429,6 +430,23 @@ def test_grey_to_l_table_is_close() -> None:
     assert (got - lab.grey_to_l(v)).abs().max() < 2e-3
     want = lab.grey_to_l(edges.clamp(0.0, 1.0))
     assert (got[-5:] - want).abs().max() < 2e-3 and want[0] == 0.0 and want[-1] == 100.0
+
+
+@pytest.mark.parametrize("shape", [(480, 854), (4, 4), (6, 10), (1080, 1920)])
+def test_resize_halving_is_torchs_antialiased_resize(shape: tuple[int, int]) -> None:
+    # the 4:2:0 chroma guide is halved in OpenCV: torch's filter, renormalised edges included
+    torch.manual_seed(2)
+    x = torch.rand(1, 1, *shape) * 100.0
+    half = (shape[0] // 2, shape[1] // 2)
+    want = F.interpolate(x, size=half, mode="bilinear", align_corners=False, antialias=True)
+    got = resize(x, half)
+    assert got.shape == want.shape and (got - want).abs().max() < 1e-4
+    field = x[..., 1::2, :]  # a strided view (an interlaced field's lines)
+    if field.shape[-2] >= 4 and field.shape[-2] % 2 == 0:
+        size = (field.shape[-2] // 2, half[1])
+        want = F.interpolate(field, size=size, mode="bilinear", align_corners=False,
+                             antialias=True)
+        assert (resize(field, size) - want).abs().max() < 1e-4
 
 
 @pytest.mark.parametrize("matrix", sorted(lab.LUMA_COEFFS))

@@ -19,7 +19,7 @@ from vidcolor.errors import DeviceError, UsageError
 from vidcolor.models import DEFAULT_MODEL, load_model
 from vidcolor.models.fold import fold_batchnorm
 from vidcolor.names import DEVICES, PRECISIONS
-from vidcolor.upsample import guided_upsample, guided_upsample_cpu
+from vidcolor.upsample import guided_upsample, guided_upsample_cpu, halve_cpu
 
 log = logging.getLogger("vidcolor")
 
@@ -58,7 +58,12 @@ def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Anti-aliased bilinear resize of (B, C, H, W) (area-correct when shrinking)."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
-    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    h, w = x.shape[-2:]
+    if (x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] * x.shape[1] == 1
+            and h == 2 * size[0] and w == 2 * size[1] and min(size) >= 2):
+        # an exact halving (a 4:2:0 chroma guide): the same filter in OpenCV, ~3x cheaper
+        return torch.from_numpy(halve_cpu(x[0, 0].detach().numpy()))[None, None]
+    shrink = size[0] < h or size[1] < w
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
 
 

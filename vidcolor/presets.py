@@ -37,7 +37,7 @@ class PipelineSettings:
                                                  "flag": "--flow"})
     temporal_mode: str = field(default=_T.mode, metadata={"help": "forward or bidirectional",
                                                           "flag": "--temporal-mode"})
-    model_every: int = field(default=3, metadata={
+    model_every: int = field(default=4, metadata={
         "help": "run the model on every n-th frame and carry its colour along the flow to the "
         "frames between, to save time (forward mode; bidirectional and --flow none model every "
         "frame; 1 = every frame)", "flag": "--model-every"})

@@ -82,3 +82,36 @@ def guided_upsample_cpu(
         b = cv2.resize(mean(b), size, interpolation=cv2.INTER_LINEAR)
         out[c] = a * guide_hi + b
     return out
+
+
+_HALVE_KERNEL = np.array([0.25, 0.5, 0.25], np.float32)
+
+
+def _halve_rows(x: np.ndarray) -> np.ndarray:
+    """(n, W) -> (n, W // 2), W even: the weights [1, 3, 3, 1] / 8 at stride 2, the truncated
+    weights renormalised at both ends (torch's anti-aliased bilinear halving)."""
+    a, b = x[:, 0::2], x[:, 1::2]
+    out = np.empty_like(a)
+    out[:, 1:-1] = (b[:, :-2] + 3 * (a[:, 1:-1] + b[:, 1:-1]) + a[:, 2:]) / 8
+    out[:, 0] = (3 * (a[:, 0] + b[:, 0]) + a[:, 1]) / 7
+    out[:, -1] = (b[:, -2] + 3 * (a[:, -1] + b[:, -1])) / 7
+    return out
+
+
+def halve_cpu(x: np.ndarray) -> np.ndarray:
+    """A float32 (H, W) plane, H and W even and at least 4, halved as torch's anti-aliased
+    bilinear resize halves it (to float rounding), in OpenCV: [1, 2, 1] / 4 then 2x2 means
+    inside; the edge rows and columns, where torch renormalises, computed on their own."""
+    h, w = x.shape
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    smooth = cv2.sepFilter2D(x, -1, _HALVE_KERNEL, _HALVE_KERNEL,
+                             borderType=cv2.BORDER_REPLICATE)
+    out = cv2.resize(smooth, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    top, bottom = _halve_rows(x[:4]), _halve_rows(x[-4:])
+    out[0] = (3 * (top[0] + top[1]) + top[2]) / 7
+    out[-1] = (bottom[1] + 3 * (bottom[2] + bottom[3])) / 7
+    left = _halve_rows(np.ascontiguousarray(x[:, :4].T))
+    right = _halve_rows(np.ascontiguousarray(x[:, -4:].T))
+    out[:, 0] = (3 * (left[0] + left[1]) + left[2]) / 7
+    out[:, -1] = (right[1] + 3 * (right[2] + right[3])) / 7
+    return out
