@@ -98,20 +98,20 @@ def _halve_rows(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _halve_strip(x: np.ndarray) -> np.ndarray:
+    """:func:`halve_cpu` by plain numpy, for the thin strips along its edges."""
+    return _halve_rows(np.ascontiguousarray(_halve_rows(x).T)).T
+
+
 def halve_cpu(x: np.ndarray) -> np.ndarray:
     """A float32 (H, W) plane, H and W even and at least 4, halved as torch's anti-aliased
     bilinear resize halves it (to float rounding), in OpenCV: [1, 2, 1] / 4 then 2x2 means
-    inside; the edge rows and columns, where torch renormalises, computed on their own."""
+    inside; the edge rows and columns, where torch renormalises, from 4-pixel strips."""
     h, w = x.shape
     x = np.ascontiguousarray(x, dtype=np.float32)
     smooth = cv2.sepFilter2D(x, -1, _HALVE_KERNEL, _HALVE_KERNEL,
                              borderType=cv2.BORDER_REPLICATE)
     out = cv2.resize(smooth, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    top, bottom = _halve_rows(x[:4]), _halve_rows(x[-4:])
-    out[0] = (3 * (top[0] + top[1]) + top[2]) / 7
-    out[-1] = (bottom[1] + 3 * (bottom[2] + bottom[3])) / 7
-    left = _halve_rows(np.ascontiguousarray(x[:, :4].T))
-    right = _halve_rows(np.ascontiguousarray(x[:, -4:].T))
-    out[:, 0] = (3 * (left[0] + left[1]) + left[2]) / 7
-    out[:, -1] = (right[1] + 3 * (right[2] + right[3])) / 7
+    out[0], out[-1] = _halve_strip(x[:4])[0], _halve_strip(x[-4:])[-1]
+    out[:, 0], out[:, -1] = _halve_strip(x[:, :4])[:, 0], _halve_strip(x[:, -4:])[:, -1]
     return out
