@@ -181,7 +181,7 @@ def test_model_every_flag_presets_and_errors(cli, clip_grey: Path, tmp_path: Pat
         options = colorize_options(colorize_parser().parse_args(["in.mp4", "-o", "o.mp4", *argv]))
         return options.settings().temporal_options(device="cpu")
 
-    assert temporal().model_every == 4
+    assert temporal().model_every == 5
     assert temporal("--model-every", "1").model_every == 1
     assert temporal("--pipeline", "fast").model_every == 6
     assert temporal("--pipeline", "quality").model_every == 1  # bidirectional

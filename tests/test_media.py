@@ -412,6 +412,22 @@ def test_encode_chroma() -> None:
     assert top.dtype == np.uint16 and (top == 960).all()
 
 
+def test_encode_chroma_rounds_and_saturates_as_the_arithmetic_does() -> None:
+    c = np.linspace(-0.7, 0.7, 6000, dtype=np.float32).reshape(3, -1)  # past both ends
+    for depth in (8, 10):
+        for full in (False, True):
+            top = (1 << depth) - 1
+            gain, offset = (top, 1 << (depth - 1)) if full else (224 << (depth - 8),
+                                                                 128 << (depth - 8))
+            exact = c.astype(np.float64) * gain + offset
+            want = np.clip(np.rint(exact), 0, top)
+            got = encode_chroma(c, subsampling=(1, 1), bit_depth=depth, full_range=full)
+            assert got.dtype == (np.uint8 if depth == 8 else np.uint16)
+            tie = np.abs(exact % 1.0 - 0.5) < 1e-4  # float32 rounding may take either side
+            assert (got == want)[~tie].all() and (np.abs(got - want) <= 1).all(), (depth, full)
+            assert got.min() == 0 and got.max() == top
+
+
 # -- still images ------------------------------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from vidcolor.models.checkpoint import (
     read_config,
     save_checkpoint,
 )
+from vidcolor.models.fuse import fusion_available
 from vidcolor.models.fusion import LEGACY_DECODER_KEYS, upgrade_state_dict
 from vidcolor.models.infer import pad_amounts, predict_ab
 from vidcolor.models.lite0 import Lite0, SameConv2d, lite0
@@ -707,6 +708,60 @@ def test_batchnorm_folding_keeps_the_function(name: str, arch: str, config: dict
         assert torch.allclose(after[k], v, atol=2e-3, rtol=1e-3), k
     with pytest.raises(ValueError, match="eval"):
         fold_batchnorm(model.train())
+
+
+@pytest.mark.skipif(not fusion_available(), reason="this torch has no oneDNN fused convolution")
+@pytest.mark.parametrize(("name", "arch", "config"), VARIANTS, ids=[c[0] for c in VARIANTS])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_fused_activations_compute_the_same_numbers(
+    name: str, arch: str, config: dict[str, Any], dtype: torch.dtype
+) -> None:
+    """Convolution and activation in one call (after folding) give the unfused network's
+    output, in fp32 and in bf16 as the film path casts it: the same sums, at most in another
+    order (bit for bit on this CPU)."""
+    import copy
+
+    from vidcolor.models.fold import fold_batchnorm
+    from vidcolor.models.fuse import FusedConv2d, fuse_activations
+
+    model = build_model(arch, config).eval()
+    fold_batchnorm(model)
+    model = model.to(dtype).to(memory_format=torch.channels_last)
+    fused = copy.deepcopy(model)
+    n = fuse_activations(fused)
+    assert n == sum(isinstance(m, FusedConv2d) for m in fused.modules())
+    assert n > 0 or arch != "fusion"
+    L = (torch.rand(2, 1, 64, 96) * 100).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16,
+                                                enabled=dtype == torch.bfloat16):
+        want, got = model(L), fused(L)
+    tol = 1e-5 if dtype == torch.float32 else 1e-2
+    for k, v in want.items():
+        if isinstance(v, torch.Tensor):
+            assert torch.allclose(got[k].float(), v.float(), rtol=tol, atol=tol), k
+    with pytest.raises(ValueError, match="eval"):
+        fuse_activations(fused.train())
+
+
+@pytest.mark.skipif(not fusion_available(), reason="this torch has no oneDNN fused convolution")
+def test_fused_same_conv_pads_like_tensorflow_on_any_size() -> None:
+    """A stride-2 'SAME' convolution fused with ReLU6: the shifted kernel on even sizes, the
+    explicit padding on odd ones, both the convolution then the clamp (to float rounding: the
+    kernel's extra zeros may change the order of the sums)."""
+    from vidcolor.models.fuse import FusedConv2d
+
+    torch.manual_seed(0)
+    for k in (3, 5):
+        for groups in (1, 4):
+            conv = SameConv2d(4, 4, k, stride=2, groups=groups, bias=True).eval()
+            fused = FusedConv2d(conv, nn.ReLU6())
+            for size in ((12, 10), (13, 10), (12, 9), (7, 7)):
+                x = torch.randn(1, 4, *size) * 4
+                with torch.inference_mode():
+                    want = F.relu6(conv(x))
+                    got = fused(x)
+                    assert got.shape == want.shape, (k, groups, size)
+                    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5), (k, groups, size)
 
 
 def test_same_conv_stride_one_pads_like_tensorflow() -> None:

@@ -324,7 +324,7 @@ def test_flow_choices(
 
 
 @pytest.mark.parametrize(("kw", "modelled"), [
-    ({}, 3),  # the preset's model_every 4
+    ({}, 3),  # the preset's model_every 5: frames 0, 5 and 10
     ({"model_every": 2}, 6),
     ({"model_every": 1}, 12),
     ({"flow": "none"}, 12),  # nothing to carry colour along: every frame

@@ -438,6 +438,72 @@ def test_flow_at_half_size_carries_colour_as_the_full_size_flow_does(mode: str) 
     assert torch.allclose(out, ab, atol=1e-3)
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_one_way_flow_carries_colour_as_the_checked_flow_does(n: int) -> None:
+    """Without the reverse flow (``backward_check`` off) a pan is carried as with it, and both
+    kinds of cut still reset the colour."""
+    frames, h, w = 10, 64, 96
+    L, ab_true = moving_sequence(frames, h, w, step=2, seed=5)
+    g = torch.Generator().manual_seed(1)
+    noisy = ab_true + torch.randn(frames, 2, 1, 1, generator=g) * 8
+    outs = {}
+    for check in ("all", "none"):
+        stage = make_temporal_stage(TemporalOptions(
+            flow="dis", flow_downscale=n, backward_check=check))
+        outs[check] = run_stage_on_sequence(stage, L, noisy)
+        assert stage.cuts == []
+        assert F.mse_loss(outs[check], ab_true) < F.mse_loss(noisy, ab_true)
+    inner = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    change = (outs["all"] - noisy)[inner].abs().mean()
+    # on a clean pan the reverse flow rejects nothing: measured ~1e-8 apart
+    assert (outs["none"] - outs["all"])[inner].abs().mean() < 0.01 * change
+    L1 = L[:5] * 0.5
+    ab = torch.cat([torch.full((5, 2, h, w), 30.0), torch.full((5, 2, h, w), -30.0)])
+    for second in ((texture(h, w, seed=7) * 30.0 + 65.0).expand(5, 1, h, w),  # histogram
+                   moving_sequence(5, h, w, seed=11)[0] * 0.5):  # flow only
+        stage = make_temporal_stage(TemporalOptions(
+            flow="dis", flow_downscale=n, backward_check="none"))
+        out = run_stage_on_sequence(stage, torch.cat([L1, second]), ab)
+        assert stage.cuts == [(5, Fraction(5, 25))]
+        assert torch.allclose(out, ab, atol=1e-3)
+
+
+@pytest.mark.parametrize(("check", "pairs"), [("all", 8), ("model", 2), ("none", 0)])
+def test_the_reverse_flow_is_computed_where_the_check_asks(check: str, pairs: int) -> None:
+    """backward_check 'model': the reverse flow only on frames with their own prediction (3
+    and 6 of 9, the model on every 3rd); the others take one flow."""
+    L, ab = moving_sequence(9, 48, 64, step=2, seed=5)
+    stage = make_temporal_stage(TemporalOptions(flow="dis", model_every=3,
+                                                backward_check=check))
+    calls: list[int] = []
+    backend = stage.backend
+
+    def counting(L_a: torch.Tensor, L_b: torch.Tensor) -> torch.Tensor:
+        calls.append(L_a.shape[0])
+        return backend(L_a, L_b)
+
+    stage.backend = counting
+    run_stage_on_sequence(stage, L, ab)
+    assert calls.count(2) == pairs and calls.count(1) == 8 - pairs
+    with pytest.raises(UsageError, match="backward_check must be one of all, model, none, "
+                                         "got 'yes'"):
+        TemporalOptions(backward_check="yes")
+
+
+@pytest.mark.parametrize("check", ["all", "none"])
+def test_a_uniform_change_of_lightness_is_no_cut(check: str) -> None:
+    """A fade or a flash (every pixel 9 L brighter from one frame to the next, more than the
+    cut test's 8) keeps the shot: one-way, the test discounts the frame's mean change."""
+    frames, h, w = 8, 64, 96
+    L, _ = moving_sequence(frames, h, w, step=2, seed=5)
+    L = L * 0.8 + torch.tensor([0.0] * 4 + [9.0] * 4)[:, None, None, None]
+    ab = torch.full((frames, 2, h, w), 20.0)
+    stage = make_temporal_stage(TemporalOptions(flow="dis", flow_downscale=2,
+                                                backward_check=check))
+    run_stage_on_sequence(stage, L, ab)
+    assert stage.cuts == []
+
+
 def test_bidirectional_returns_each_frame_once_in_order_with_bounded_buffer() -> None:
     frames, window = 23, 6
     L, ab = moving_sequence(frames, 24, 32)

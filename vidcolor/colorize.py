@@ -18,6 +18,7 @@ from vidcolor import lab
 from vidcolor.errors import DeviceError, UsageError
 from vidcolor.models import DEFAULT_MODEL, load_model
 from vidcolor.models.fold import fold_batchnorm
+from vidcolor.models.fuse import fuse_activations, fusion_available
 from vidcolor.names import DEVICES, PRECISIONS
 from vidcolor.upsample import guided_upsample, guided_upsample_cpu, halve_cpu
 
@@ -189,6 +190,8 @@ class Colorizer:
                     m.weight.data = m.weight.data.to(torch.bfloat16)
                     if m.bias is not None:
                         m.bias.data = m.bias.data.to(torch.bfloat16)
+            if fusion_available():
+                fuse_activations(self.cast)
         if hasattr(self.model, "cfg"):
             self.cast.cfg = self.model.cfg  # film fading and the like follow the model
         return self.cast

@@ -128,8 +128,8 @@ def lab_to_cbcr_cpu(
     b = np.minimum(b, 200.0 * (L + 16.0) / 116.0)  # fz >= 0, as kornia clamps it
     rgb = cv2.cvtColor(cv2.merge([L, a, b]), cv2.COLOR_Lab2RGB)
     np.clip(rgb, 0.0, 1.0, out=rgb)
-    cbcr = cv2.transform(rgb, _cbcr_matrix(matrix))  # one pass: (H, W, 2)
-    return cbcr[..., 0], cbcr[..., 1]
+    cb, cr = cv2.split(cv2.transform(rgb, _cbcr_matrix(matrix)))  # one pass, then planes
+    return cb, cr
 
 
 @functools.lru_cache(maxsize=4)

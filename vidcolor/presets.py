@@ -12,6 +12,7 @@ from vidcolor.errors import UsageError
 from vidcolor.media.encode import CODECS
 from vidcolor.names import PRECISIONS, RUNTIMES, shipped_dir
 from vidcolor.temporal import (
+    BACKWARD_CHECK_CHOICES,
     DIS_PRESET_CHOICES,
     FLOW_CHOICES,
     FLOW_DOWNSCALE_CHOICES,
@@ -37,13 +38,18 @@ class PipelineSettings:
                                                  "flag": "--flow"})
     temporal_mode: str = field(default=_T.mode, metadata={"help": "forward or bidirectional",
                                                           "flag": "--temporal-mode"})
-    model_every: int = field(default=4, metadata={
+    model_every: int = field(default=5, metadata={
         "help": "run the model on every n-th frame and carry its colour along the flow to the "
         "frames between, to save time (forward mode; bidirectional and --flow none model every "
         "frame; 1 = every frame)", "flag": "--model-every"})
     flow_downscale: int = field(default=2, metadata={
         "help": "compute the DIS flow and its occlusion test at 1/n of the working size "
         "(1 or 2; RAFT runs at the working size; the colour is still carried at it)"})
+    backward_check: str = field(default="model", metadata={
+        "help": "test flows against the reverse flow before carrying colour along them: all "
+        "(every frame), model (frames with a fresh prediction) or none (forward mode; without "
+        "it a frame needs one DIS flow instead of two, occlusions judged by the lightness after "
+        "warping alone)"})
     dis_preset: str = field(default="ultrafast", metadata={
         "help": "OpenCV DIS preset: ultrafast, fast or medium"})
     temporal_strength: float = _T.strength
@@ -96,7 +102,8 @@ class PipelineSettings:
             raise UsageError(f"{setting_label('batch_size')} must be >= 1, got {self.batch_size}")
         for name, choices in (("flow", FLOW_CHOICES), ("temporal_mode", MODE_CHOICES),
                               ("codec", tuple(CODECS)), ("runtime", RUNTIMES),
-                              ("precision", PRECISIONS), ("dis_preset", DIS_PRESET_CHOICES)):
+                              ("precision", PRECISIONS), ("dis_preset", DIS_PRESET_CHOICES),
+                              ("backward_check", BACKWARD_CHECK_CHOICES)):
             value = getattr(self, name)
             if value not in choices:
                 raise UsageError(f"{setting_label(name)} must be one of {', '.join(choices)}, "
@@ -121,6 +128,7 @@ class PipelineSettings:
             window=self.temporal_window,
             cut_threshold=self.cut_threshold,
             flow_downscale=self.flow_downscale,
+            backward_check=self.backward_check,
             dis_preset=self.dis_preset,
             flow_weights=flow_weights,
             device=device,

@@ -70,12 +70,15 @@ class MBConv(nn.Module):
         self._project_conv = SameConv2d(mid, cout, 1, bias=False)
         self._bn2 = _bn(cout)
         self.residual = stride == 1 and cin == cout
+        # activations as modules (no weights): the CPU inference fuser moves them into the convs
+        self._act0 = nn.ReLU6(inplace=True)
+        self._act1 = nn.ReLU6(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = x
         if self.has_expand:
-            y = F.relu6(self._bn0(self._expand_conv(y)), inplace=True)
-        y = F.relu6(self._bn1(self._depthwise_conv(y)), inplace=True)
+            y = self._act0(self._bn0(self._expand_conv(y)))
+        y = self._act1(self._bn1(self._depthwise_conv(y)))
         y = self._bn2(self._project_conv(y))
         return x + y if self.residual else y
 
@@ -101,6 +104,8 @@ class Lite0(nn.Module):
         self._conv_head = SameConv2d(cin, HEAD_CHANNELS, 1, bias=False)
         self._bn1 = _bn(HEAD_CHANNELS)
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
+        self._act_stem = nn.ReLU6(inplace=True)
+        self._act_head = nn.ReLU6(inplace=True)
         # Stage indices whose outputs are the stride 2, 4, 8, 16, 32 skip features.
         self._skip_after = {self.stage_ends[i] for i in (0, 1, 2, 4, 6)}
 
@@ -111,13 +116,13 @@ class Lite0(nn.Module):
 
     def features(self, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Prepared input -> (skips at strides 2..32, pooled 1280-d embedding)."""
-        x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
+        x = self._act_stem(self._bn0(self._conv_stem(x)))
         skips = []
         for i, block in enumerate(self._blocks):
             x = block(x)
             if i in self._skip_after:
                 skips.append(x)
-        head = F.relu6(self._bn1(self._conv_head(x)), inplace=True)
+        head = self._act_head(self._bn1(self._conv_head(x)))
         return skips, head.mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ confidences), ``cuts``, ``padding``, ``metrics`` (warping error, CDC) and ``eval
 """
 
 from vidcolor.temporal.api import (
+    BACKWARD_CHECK_CHOICES,
     DIS_PRESET_CHOICES,
     FLOW_CHOICES,
     FLOW_DOWNSCALE_CHOICES,
@@ -51,6 +52,7 @@ def __getattr__(name: str):  # the stages import torch: loaded when first used, 
 
 
 __all__ = [
+    "BACKWARD_CHECK_CHOICES",
     "DIS_PRESET_CHOICES",
     "FLOW_CHOICES",
     "FLOW_DOWNSCALE_CHOICES",

@@ -16,6 +16,7 @@ FLOW_CHOICES = ("auto", "raft", "raft_small", "raft_large", "dis", "none")
 MODE_CHOICES = ("forward", "bidirectional")
 DIS_PRESET_CHOICES = ("ultrafast", "fast", "medium")
 FLOW_DOWNSCALE_CHOICES = (1, 2)
+BACKWARD_CHECK_CHOICES = ("all", "model", "none")
 DEFAULT_CUT_THRESHOLD = 0.3
 """Chi-square histogram distance (0 = same histogram, 1 = disjoint) that counts as a cut."""
 
@@ -77,6 +78,16 @@ class TemporalOptions:
                   "at the full working size",
                   "choices": FLOW_DOWNSCALE_CHOICES},
     )
+    backward_check: str = field(
+        default="all",
+        metadata={"help": "test flows against the reverse flow before carrying colour along "
+                  "them: on every frame (all), only where a fresh prediction meets the carried "
+                  "colour (model: a frame the model skipped blends two colours carried along "
+                  "the same flow), or never (none); without it a frame needs one flow, not "
+                  "two, and occlusions are judged by the lightness after warping alone "
+                  "(forward mode)",
+                  "choices": BACKWARD_CHECK_CHOICES},
+    )
     dis_preset: str = field(
         default="fast",
         metadata={"help": "OpenCV DIS preset of the dis flow", "choices": DIS_PRESET_CHOICES},
@@ -112,6 +123,9 @@ class TemporalOptions:
             raise UsageError(f"flow_downscale must be one of "
                              f"{', '.join(map(str, FLOW_DOWNSCALE_CHOICES))}, "
                              f"got {self.flow_downscale!r}")
+        if self.backward_check not in BACKWARD_CHECK_CHOICES:
+            raise UsageError(f"backward_check must be one of {', '.join(BACKWARD_CHECK_CHOICES)}, "
+                             f"got {self.backward_check!r}")
         if self.dis_preset not in DIS_PRESET_CHOICES:
             raise UsageError(f"dis_preset must be one of {', '.join(DIS_PRESET_CHOICES)}, "
                              f"got {self.dis_preset!r}")

@@ -33,9 +33,11 @@ def l_histogram(L: torch.Tensor, *, bins: int = HIST_BINS) -> torch.Tensor:
         hist = torch.histc(x.flatten(), bins=bins, min=0.0, max=L_MAX)
     else:
         flat = x.reshape(1, -1).numpy()
-        inside = np.where(flat <= L_MAX, np.minimum(flat, _BELOW_MAX), flat)
-        hist = torch.from_numpy(
-            cv2.calcHist([inside], [0], None, [bins], [0.0, L_MAX]).reshape(bins))
+        counts = cv2.calcHist([cv2.min(flat, float(_BELOW_MAX))], [0], None, [bins],
+                              [0.0, L_MAX]).reshape(bins)
+        if flat.max() > L_MAX:  # those went into the top bin with L = 100: take them out
+            counts[-1] -= np.count_nonzero(flat > L_MAX)
+        hist = torch.from_numpy(counts)
     return hist / hist.sum().clamp_min(1.0)
 
 

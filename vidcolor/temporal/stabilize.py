@@ -151,8 +151,10 @@ class _FlowStage:
         device: torch.device,
         luma_sigma: float = LUMA_SIGMA,
         flow_downscale: int = 1,
+        backward_check: str = "all",
     ) -> None:
         self.backend = backend
+        self.backward_check = backward_check
         self.luma_sigma = luma_sigma
         self.flow_downscale = flow_downscale
         self.name = f"{backend.name}/{mode}"
@@ -207,15 +209,20 @@ class _FlowStage:
         *,
         both: bool,
         trust: bool = False,
+        fresh: bool = True,
     ) -> _Link:
         """Flows between consecutive frames, the confidence of warping along them, and
         ``ab_prev`` warped onto the current frame (one warp per direction);
-        ``trust`` also fills the long-range trusts that steering carries colour by.
+        ``trust`` also fills the long-range trusts that steering carries colour by;
+        ``fresh`` says the current frame has its own prediction (see ``backward_check``).
 
         With ``flow_downscale`` n > 1 the flows and their forward-backward test run on
         lightness shrunk n times; flows and test are then enlarged, and the colour is warped
         and the lightness compared at the full working size."""
         n = self.flow_downscale
+        check = self.backward_check == "all" or (self.backward_check == "model" and fresh)
+        if not (check or both or trust):
+            return self._link_one_way(L_prev, ab_prev, L_cur)
         if n == 1:
             f_cp, f_pc = flow_pair(self.backend, L_cur, L_prev)
             onto_cur = remap_warp(f_pc, L_prev, ab_prev, flow=f_cp)
@@ -266,6 +273,35 @@ class _FlowStage:
             trust_prev=trust_prev,
         )
 
+    def _link_one_way(
+        self, L_prev: torch.Tensor, ab_prev: torch.Tensor, L_cur: torch.Tensor
+    ) -> _Link:
+        """:meth:`_link` without the reverse flow (``backward_check``): a pixel is
+        trusted by its lightness after warping alone, and counts as unexplained (for the cut
+        test) when that lightness is off by more than CUT_LUMA_ERROR beyond the frame's mean
+        change, so that a fade or a flash is not taken for a cut."""
+        n = self.flow_downscale
+        if n == 1:
+            f_cp = self.backend(L_cur, L_prev)
+            inside = inside_mask(f_cp)
+        else:
+            f_cp_s = self.backend(shrink(L_cur, n), shrink(L_prev, n))
+            f_cp = enlarge_flow(f_cp_s, L_cur.shape[-2:])
+            inside = enlarge(inside_mask(f_cp_s), L_cur.shape[-2:])
+        onto_cur = remap_warp(L_prev, ab_prev, flow=f_cp)
+        L_onto_cur = onto_cur[:, :1]
+        diff = L_cur - L_onto_cur
+        unexplained = positive((diff - diff.mean()).abs_() - CUT_LUMA_ERROR)
+        lightness = torch.exp(diff.abs_().mul_(-1.0 / self.luma_sigma))  # luminance_confidence
+        return _Link(
+            prev_to_cur=None,
+            conf_cur=inside * lightness,
+            conf_prev=None,
+            ab_prev_warped=onto_cur[:, 1:],
+            occluded=float(unexplained.mean()),
+            cur_to_prev=f_cp,
+        )
+
     @staticmethod
     def _carry_valid(valid: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """Consistency for long-range carrying: a pixel the camera brings into view (its flow
@@ -307,7 +343,7 @@ class ForwardStage(_FlowStage):
             carry = pred is None and self._pred is not None
             # one warp takes the previous output and its prediction along the flow
             link = self._link(L_prev, torch.cat([ab_prev, self._pred], 1) if carry else ab_prev,
-                              L, both=False)
+                              L, both=False, fresh=pred is not None)
             if link.occluded > MAX_UNEXPLAINED_FRACTION:
                 self._mark_cut(item)
             else:
@@ -441,6 +477,7 @@ def make_temporal_stage(
         "cut_threshold": options.cut_threshold,
         "device": device,
         "flow_downscale": downscale,
+        "backward_check": options.backward_check,
     }
     if options.mode == "bidirectional":
         return BidirectionalStage(window=options.window, **common)
