@@ -5,6 +5,9 @@ Forward mode, per frame t of a shot (no latency):
     c = consistency(f, b) * exp(-|L_t - warp(L_{t-1}, f)| / sigma)
     ab_t = c*s * warp(ab_{t-1}, f) + (1 - c*s) * pred_t   with ab_{t-1} the previous *output*
 Colour accumulates over time (less flicker) while the prediction keeps pulling it back (no drift).
+``backward_check`` says where b and the consistency test are computed: on every frame ('all'),
+on frames with their own prediction ('model'), or nowhere ('none'); elsewhere c is the
+lightness term alone, and one flow a frame is enough.
 With ``flow_downscale`` 2 the flows and the consistency test run on lightness shrunk twice and
 are enlarged; the warps, the lightness term and the blend stay at working resolution.
 
