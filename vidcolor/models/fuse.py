@@ -1,6 +1,6 @@
-"""Convolution and activation in one oneDNN call, for CPU inference: on a CPU a separate ReLU6
-pass over a bf16 map costs more than the convolution before it, and TensorFlow 'SAME' padding
-copies the map; fused, the same numbers (clamping commutes with bf16 rounding) at a fraction."""
+"""Convolution and activation in one oneDNN call, for CPU inference: a separate ReLU6 is one
+more pass over each expanded map, and TensorFlow 'SAME' padding copies the map; fused, the same
+numbers (clamping commutes with bf16 rounding) without either."""
 
 from __future__ import annotations
 
