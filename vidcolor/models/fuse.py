@@ -52,7 +52,7 @@ class FusedConv2d(nn.Module):
             shifted = nn.functional.pad(self.weight, [1, 0, 1, 0])
             cl = self.weight.is_contiguous(memory_format=torch.channels_last)
             self.shifted = shifted.contiguous(memory_format=torch.channels_last) if cl else shifted
-        self.conv = conv  # odd-sized maps: its own padding, then the fused call without
+        self.conv = conv  # 'SAME' on odd-sized maps: its own padding, then the fused call
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight, padding = self.weight, self.padding
@@ -62,19 +62,10 @@ class FusedConv2d(nn.Module):
             if self.shifted is not None and x.shape[-2] % 2 == 0 and x.shape[-1] % 2 == 0:
                 weight = self.shifted
             else:
-                x, padding = _same_pad(self.conv, x), [0, 0]
+                x, padding = self.conv.pad_same(x), [0, 0]
         return torch.ops.mkldnn._convolution_pointwise(
             x, weight, self.bias, padding, self.stride, self.dilation, self.groups,
             self.attr, self.scalars, "")
-
-
-def _same_pad(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """x padded as :class:`SameConv2d` pads it."""
-    kh, kw = conv.weight.shape[-2:]
-    (sh, sw), (ih, iw) = conv.stride, x.shape[-2:]
-    ph = max((-(-ih // sh) - 1) * sh + kh - ih, 0)
-    pw = max((-(-iw // sw) - 1) * sw + kw - iw, 0)
-    return nn.functional.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
 
 
 def fuse_activations(model: nn.Module) -> int:

@@ -43,12 +43,19 @@ class SameConv2d(nn.Conv2d):
         if sh == sw == 1 and kh % 2 and kw % 2:  # symmetric: the convolution pads, no copy
             return F.conv2d(x, self.weight, self.bias, 1, (kh // 2, kw // 2), self.dilation,
                             self.groups)
-        ih, iw = x.shape[-2:]
+        return F.conv2d(self.pad_same(x), self.weight, self.bias, self.stride, 0, self.dilation,
+                        self.groups)
+
+    def pad_same(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` zero-padded as 'SAME' pads it for this kernel and stride (the larger half
+        after, as TensorFlow does); unchanged where no padding is needed."""
+        kh, kw = self.weight.shape[-2:]
+        (sh, sw), (ih, iw) = self.stride, x.shape[-2:]
         ph = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
         pw = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
         if ph or pw:
             x = F.pad(x, [pw // 2, pw - pw // 2, ph // 2, ph - ph // 2])
-        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+        return x
 
 
 def _bn(ch: int) -> nn.BatchNorm2d:

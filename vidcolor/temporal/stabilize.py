@@ -295,7 +295,7 @@ class _FlowStage:
         L_onto_cur = onto_cur[:, :1]
         diff = L_cur - L_onto_cur
         unexplained = positive((diff - diff.mean()).abs_() - CUT_LUMA_ERROR)
-        lightness = torch.exp(diff.abs_().mul_(-1.0 / self.luma_sigma))  # luminance_confidence
+        lightness = luminance_confidence(L_cur, L_onto_cur, sigma=self.luma_sigma)
         return _Link(
             prev_to_cur=None,
             conf_cur=inside * lightness,
