@@ -17,12 +17,14 @@ from vidcolor.models.checkpoint import export_checkpoint, read_config
 
 SHIPPED_INFERENCE = {"mix": 0.75, "mix_confidence": True, "temperature": 0.38,
                      "confidence": "entropy", "smooth": 0, "damp": 0.0, "saturation": 1.0,
-                     "film_fade": 0.38, "fade_power": 1.2}
+                     "film_fade": 0.26, "fade_power": 1.2, "fade_cast": 0.25}
 """The inference options written into the shipped config: bin head weight
 min(1, 1.5 x confidence). On 100 held-out scene photos (benchmarks/results/tune_inference.txt)
 it is the setting nearest colorfulness 0.85x the truth with the best PSNR: v1's mix 1.0 gives
 +2.7 colorfulness for -0.43 dB; the spread/damping variants sit on the same trade-off curve.
-Films fade what the model is unsure of (``film_fade``; benchmarks/results/tune_film.txt)."""
+Films fade what the model is unsure of (``film_fade``) and take three quarters of each frame's
+guessed colour cast off (``fade_cast``): benchmarks/results/tune_film.txt,
+eval_films_fade_cast.txt."""
 
 
 def main() -> None:

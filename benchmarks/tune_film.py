@@ -1,4 +1,4 @@
-"""Choose a model's film fading (``film_fade``, ``fade_power``) on real colour clips: every
+"""Choose a model's film fading (``film_fade``, ``fade_power``, ``fade_cast``) on clips: every
 6th of each clip's first 90 frames, made grey, through the photo path per frame (the network
 once, only the cheap head mix redone per setting; no temporal stage, which ``eval_films.py``
 adds for the final figures). Per setting: PSNR against grey (mean and worst clip), the output's
@@ -27,9 +27,12 @@ from vidcolor.presets import PipelineSettings
 from vidcolor.temporal.evaluate import read_clip
 from vidcolor.train.metrics import colorfulness, psnr
 
-SETTINGS = [{"fade": 0.0}] + [{"fade": f, "fade_power": p} for p in (1.0, 1.2, 1.5)
-                              for f in (0.3, 0.34, 0.38, 0.42)]
-"""The shipped model's own mix first (what ``--vivid`` gives), then fading strengths."""
+SETTINGS = ([{"fade": 0.0}] + [{"fade": f, "fade_power": p} for p in (1.0, 1.2, 1.5)
+                               for f in (0.3, 0.34, 0.38, 0.42)]
+            + [{"fade": f, "fade_power": 1.2, "fade_cast": c} for c in (0.5, 0.25)
+               for f in (0.26, 0.3, 0.34, 0.38)])
+"""The shipped model's own mix first (what ``--vivid`` gives), then fading strengths, then
+fading with the frame's mean colour (a guessed cast) partly removed."""
 
 
 def clip_cache(clip: Path, colorizer: Colorizer, working: int, every: int) -> list[dict]:
@@ -69,7 +72,7 @@ def main() -> None:
     for setting in SETTINGS:
         per = []
         for name, cache in clips:
-            m = score(colorizer.model, cache, {**own, **setting})
+            m = score(colorizer.model, cache, {**own, "fade_cast": 1.0, **setting})
             per.append({"clip": name, "vs_grey": m["psnr"] - np.mean([c["grey"] for c in cache]),
                         "colorfulness_ratio": m["colorfulness"]
                         / np.mean([c["truth_cf"] for c in cache]), "blotch": m["blotch"]})

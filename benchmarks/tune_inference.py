@@ -32,8 +32,10 @@ from vidcolor.train.metrics import blotch, colorfulness, psnr
 from vidcolor.upsample import guided_upsample
 
 SHIPPED = {"temperature": 0.38, "mix": 1.0, "mix_confidence": True, "confidence": "entropy",
-           "smooth": 0, "damp": 0.0, "saturation": 1.0}
-"""vidcolor-fusion v1's inference settings, the first row of every sweep."""
+           "smooth": 0, "damp": 0.0, "saturation": 1.0, "fade": 0.0, "fade_power": 1.2,
+           "fade_cast": 1.0}
+"""vidcolor-fusion v1's inference settings, the first row of every sweep (every option stated,
+so that no row inherits the model's own)."""
 
 
 def variants() -> list[tuple[str, dict[str, Any]]]:

@@ -596,6 +596,42 @@ def test_fade_keeps_sure_colour_and_greys_unsure_colour():
     assert not torch.allclose(off, out)  # fade 0 is the ordinary mix
 
 
+def test_fade_cast_takes_the_cast_off_the_pixels_that_carry_it():
+    """``fade_cast`` removes that share of the frame's mean ab from each pixel's component along
+    it (at most the cast), per frame; neutral and opposite pixels keep their colour, photos (no
+    fade) are untouched."""
+    from dataclasses import replace
+
+    from vidcolor.models.fusion import FusionConfig, mix_heads, remove_cast
+
+    ab = torch.zeros(2, 2, 2, 2)
+    ab[0, 0] = torch.tensor([[40.0, 40.0], [0.0, -8.0]])  # frame 0: a strong +a cast
+    ab[0, 1, 1, 0] = 10.0  # a pixel across the cast (pure +b)
+    ab[1, 1] = -20.0  # frame 1: a uniform -b cast
+    out = remove_cast(ab, 0.5)
+    cast0 = 18.0  # frame 0's mean a: (40 + 40 + 0 - 8) / 4; its mean b is 10 / 4
+    unit = torch.tensor([cast0, 2.5]) / (cast0**2 + 2.5**2) ** 0.5
+    size = (cast0**2 + 2.5**2) ** 0.5
+    want = ab[0, :, 0, 0] - 0.5 * size * unit  # along the cast by more than the cast: capped
+    assert torch.allclose(out[0, :, 0, 0], want, atol=1e-4)
+    along = float(10.0 * unit[1])  # the +b pixel carries a little of the cast
+    assert torch.allclose(out[0, :, 1, 0], ab[0, :, 1, 0] - 0.5 * along * unit, atol=1e-4)
+    assert torch.equal(out[0, :, 1, 1], ab[0, :, 1, 1])  # opposite the cast: untouched
+    assert torch.allclose(out[1], ab[1] * 0.5)  # a uniform cast halves, frame by frame
+    assert torch.equal(remove_cast(torch.zeros(1, 2, 3, 3), 0.5), torch.zeros(1, 2, 3, 3))
+
+    centers = abbins.in_gamut_bins()
+    logits = torch.randn(2, centers.shape[0], 4, 6, generator=torch.Generator().manual_seed(0))
+    ab_reg = torch.rand(2, 2, 8, 12, generator=torch.Generator().manual_seed(1)) * 0.6 - 0.1
+    cfg = replace(FusionConfig(), fade=0.3)
+    full = mix_heads(ab_reg, logits, centers, cfg, (8, 12))
+    half = mix_heads(ab_reg, logits, centers, replace(cfg, fade_cast=0.5), (8, 12))
+    assert torch.allclose(half, remove_cast(full, 0.5))
+    photo = replace(FusionConfig(), fade_cast=0.5)  # no fade: the photo mix, no cast removal
+    assert torch.equal(mix_heads(ab_reg, logits, centers, photo, (8, 12)),
+                       mix_heads(ab_reg, logits, centers, FusionConfig(), (8, 12)))
+
+
 def test_use_fade_switches_film_colour_and_restores_the_models_own(
     tiny_model: Path, tmp_path: Path
 ):

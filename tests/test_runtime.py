@@ -60,6 +60,26 @@ def test_openvino_computes_what_torch_computes(tiny_model: Path, caplog):
 
 
 @needs_openvino
+def test_openvino_computes_film_colour_with_the_cast_taken_off(tiny_model: Path):
+    """Film fading with ``fade_cast`` (a per-frame mean, a norm, a cap) converts as well; a
+    padded batch entry does not change the others' casts."""
+    from dataclasses import replace
+
+    c = Colorizer.load(str(tiny_model), precision="fp32")
+    c.model.cfg = replace(c.model.cfg, fade_cast=0.25)
+    c.use_fade(True)
+    assert c.model.cfg.fade > 0 and c.model.cfg.fade_cast == 0.25
+    ov_model = OpenVinoModel(c, (3, 1, 64, 96))
+    torch.manual_seed(1)
+    L = torch.nn.functional.avg_pool2d(torch.rand(2, 1, 64, 96) * 100, 5, 1, 2)
+    got, want = ov_model(L), c.predict(L)
+    assert float(want.abs().mean()) > 0.1  # some colour survives the fading
+    assert (got - want).abs().max() < 1e-2
+    c.model.cfg = replace(c.model.cfg, fade_cast=1.0)
+    assert (c.predict(L) - want).abs().max() > 0.05  # and the cast removal changed it
+
+
+@needs_openvino
 def test_film_through_openvino(tmp_path: Path, tiny_model: Path, clip_grey: Path, capsys):
     dest = tmp_path / "out.mp4"
     code = main([str(clip_grey), "-o", str(dest), "--model", str(tiny_model), "--runtime",

@@ -53,7 +53,7 @@ GUIDED_ARCHITECTURES = ("exemplar",)
 """Architectures that take a guidance input (``model(L, guide)``)."""
 INFERENCE_OPTIONS = (
     "temperature", "mix", "mix_confidence", "saturation", "confidence", "spread_ref", "smooth",
-    "damp", "fade", "fade_power", "film_fade",
+    "damp", "fade", "fade_power", "fade_cast", "film_fade",
 )
 """Config fields that may be changed at load time without changing the weights' shapes."""
 

@@ -53,6 +53,10 @@ class FusionConfig:
     where the bins' confidence is ``fade``, toward grey below."""
     fade_power: float = 1.2
     """How fast colour fades below ``fade`` (1: in proportion to the confidence)."""
+    fade_cast: float = 1.0
+    """With ``fade``: the share of the frame's mean ab (a guessed colour cast over the whole
+    picture, wrong on every pixel when wrong) kept by the pixels that carry it (1: all;
+    :func:`remove_cast`)."""
     film_fade: float = 0.0
     """The ``fade`` films get (``Colorizer.use_fade``), chosen per model because it depends on
     how its heads were trained (0: films get a photo's colour)."""
@@ -226,7 +230,8 @@ def mix_heads(
     if cfg.fade > 0 and ab is not None:  # the regression head, faded by the bins' doubt
         conf = F.interpolate(abbins.confidence(logits), size=size, mode="bilinear",
                              align_corners=False)
-        return ab * ((conf / cfg.fade) ** cfg.fade_power).clamp(max=FADE_GAIN_MAX)
+        ab = ab * ((conf / cfg.fade) ** cfg.fade_power).clamp(max=FADE_GAIN_MAX)
+        return remove_cast(ab, 1.0 - cfg.fade_cast) if cfg.fade_cast < 1.0 else ab
     ab_bins = abbins.annealed_mean(logits, centers, cfg.temperature)
     ab_bins = F.interpolate(ab_bins, size=size, mode="bilinear", align_corners=False)
     if ab is None:
@@ -245,6 +250,17 @@ def mix_heads(
     if cfg.damp > 0:
         ab = ab * (1.0 - cfg.damp * (1.0 - conf))
     return ab
+
+
+def remove_cast(ab: torch.Tensor, share: float) -> torch.Tensor:
+    """Take ``share`` of each frame's mean ab (its colour cast) off the pixels that carry it:
+    their component along the cast, at most the cast's size, so that neutral and opposite
+    colours keep theirs and a white dog on green grass does not turn pink."""
+    cast = ab.mean((-2, -1), keepdim=True)
+    size = cast.norm(dim=1, keepdim=True)
+    unit = cast / size.clamp_min(1e-6)
+    along = (ab * unit).sum(1, keepdim=True).clamp_min(0.0).minimum(size)
+    return ab - share * along * unit
 
 
 def build_on_lite0(
