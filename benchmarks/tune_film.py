@@ -72,7 +72,7 @@ def main() -> None:
     for setting in SETTINGS:
         per = []
         for name, cache in clips:
-            m = score(colorizer.model, cache, {**own, "fade_cast": 1.0, **setting})
+            m = score(colorizer.model, cache, {**own, **setting})
             per.append({"clip": name, "vs_grey": m["psnr"] - np.mean([c["grey"] for c in cache]),
                         "colorfulness_ratio": m["colorfulness"]
                         / np.mean([c["truth_cf"] for c in cache]), "blotch": m["blotch"]})

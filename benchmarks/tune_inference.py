@@ -15,7 +15,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,17 +25,18 @@ import torch.nn.functional as F
 
 from vidcolor import lab
 from vidcolor.colorize import Colorizer, lab_to_rgb_keep_l, resize, working_size
-from vidcolor.models.fusion import mix_heads
+from vidcolor.models.fusion import FusionConfig, mix_heads
 from vidcolor.presets import PipelineSettings
 from vidcolor.train.data import find_images, is_validation, load_rgb
 from vidcolor.train.metrics import blotch, colorfulness, psnr
 from vidcolor.upsample import guided_upsample
 
 SHIPPED = {"temperature": 0.38, "mix": 1.0, "mix_confidence": True, "confidence": "entropy",
-           "smooth": 0, "damp": 0.0, "saturation": 1.0, "fade": 0.0, "fade_power": 1.2,
-           "fade_cast": 1.0}
-"""vidcolor-fusion v1's inference settings, the first row of every sweep (every option stated,
-so that no row inherits the model's own)."""
+           "smooth": 0, "damp": 0.0, "saturation": 1.0}
+"""vidcolor-fusion v1's inference settings, the first row of every sweep."""
+FADING = {f.name: f.default for f in fields(FusionConfig) if f.name.startswith("fade")}
+"""Film fading off (the options' own defaults): where a setting names none, it starts from
+these, not from the fading written into the model's config."""
 
 
 def variants() -> list[tuple[str, dict[str, Any]]]:
@@ -79,7 +80,8 @@ def raw_outputs(colorizer: Colorizer, L: torch.Tensor, working: int) -> dict[str
 def score(model, cache: list[dict[str, torch.Tensor]], overrides: dict[str, Any]) -> dict:
     """Mean metrics of one setting over the cached photos."""
     sat = overrides.get("saturation", 1.0)
-    cfg = replace(model.cfg, **{k: v for k, v in overrides.items() if k != "saturation"})
+    cfg = replace(model.cfg, **{**FADING, **{k: v for k, v in overrides.items()
+                                             if k != "saturation"}})
     rows: dict[str, list[float]] = {}
     for c in cache:
         L_lo, rgb = c["L_lo"], c["rgb"]
