@@ -37,6 +37,7 @@ from eval_temporal import clips_in, parse_settings  # this folder's script: shar
 from PIL import Image
 
 from vidcolor.pipeline import ColorizeOptions, colorize_video, rss_mb
+from vidcolor.presets import DEFAULT_PIPELINE, load_pipeline
 from vidcolor.temporal.evaluate import read_clip
 
 FPS = 24
@@ -120,13 +121,16 @@ def vidcolor_run(src: Path, dest: Path, options: ColorizeOptions) -> dict[str, o
 def variant_options(text: str, preset_path: Path) -> dict[str, object]:
     """``key=value[,key=value]`` -> ColorizeOptions keywords. Keys of ColorizeOptions go there;
     other preset settings (``flow_downscale``, ``dis_preset``, ...) go into a TOML preset
-    written to ``preset_path`` (the defaults plus these)."""
+    written to ``preset_path``: the variant's ``pipeline`` (or the default one) plus these."""
     names = {f.name for f in dataclasses.fields(ColorizeOptions)}
     settings = parse_settings(text, others=names)
     options = {k: v for k, v in settings.items() if k in names}
-    preset = [f"{k} = {json.dumps(v)}" for k, v in settings.items() if k not in names]
-    if preset:
-        preset_path.write_text("\n".join(preset) + "\n")
+    changed = {k: v for k, v in settings.items() if k not in names}
+    if changed:
+        base = load_pipeline(str(options.get("pipeline", DEFAULT_PIPELINE)), **changed)
+        preset_path.write_text("".join(
+            f"{f.name} = {json.dumps(getattr(base, f.name))}\n"
+            for f in dataclasses.fields(base) if f.name != "name"))
         options["pipeline"] = str(preset_path)
     return options
 
